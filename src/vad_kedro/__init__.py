@@ -1,0 +1,4 @@
+"""vad_kedro
+"""
+
+__version__ = "0.1"

@@ -1,0 +1,1 @@
+"""Shared helpers used by more than one pipeline: device, seeding, metrics, smoothing, progress."""

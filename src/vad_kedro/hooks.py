@@ -1,0 +1,58 @@
+"""Project hooks: per-node wall-clock timings, summed per method namespace for the leaderboard."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+TIMINGS_FILE = Path("data/08_reporting/node_timings.json")
+
+
+class NodeTimingHook:
+    """Records how long every node took (``data/08_reporting/node_timings.json``).
+
+    The file maps node name -> seconds of its latest run; the leaderboard sums a method's nodes.
+    It also logs which pipeline node is starting, so long runs show where they are.
+    """
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+        self._n_done = 0
+        self._n_total = 0
+        self._project_path = Path.cwd()
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._project_path = Path(context.project_path)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any) -> None:
+        self._n_total = len(pipeline.nodes)
+        self._n_done = 0
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> None:
+        self._started[node.name] = time.perf_counter()
+        logger.info("[%d/%d] %s", self._n_done + 1, self._n_total, node.name)
+
+    @hook_impl
+    def after_node_run(self, node: Any) -> None:
+        seconds = time.perf_counter() - self._started.pop(node.name, time.perf_counter())
+        self._n_done += 1
+        path = self._project_path / TIMINGS_FILE
+        try:
+            data = json.loads(path.read_text()) if path.exists() else {}
+        except json.JSONDecodeError:
+            data = {}
+        data[node.name] = round(seconds, 3)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(path)

@@ -1,0 +1,121 @@
+"""Local-file datasets for arrays and torch state dicts.
+
+All saves are atomic: data is written to a temporary file next to the target and moved into
+place with ``os.replace``, so a crash never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import torch
+from kedro.io import AbstractDataset, AbstractVersionedDataset
+from kedro.io.core import Version
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
+    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then move it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix + ".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class _LocalVersioned(AbstractVersionedDataset):
+    def __init__(self, filepath: str, version: Version | None = None, metadata: dict | None = None) -> None:
+        super().__init__(PurePosixPath(filepath), version)
+        self.metadata = metadata
+
+    def _exists(self) -> bool:
+        try:
+            path = self._get_load_path()
+        except Exception:  # no version saved yet
+            return False
+        return Path(str(path)).exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "version": self._version}
+
+
+class NpyDataset(_LocalVersioned):
+    """One numpy array in a ``.npy`` file (``mmap_mode`` optional on load)."""
+
+    def __init__(self, filepath: str, version: Version | None = None, mmap_mode: str | None = None,
+                 metadata: dict | None = None) -> None:
+        super().__init__(filepath, version, metadata)
+        self._mmap_mode = mmap_mode
+
+    def load(self) -> np.ndarray:
+        return np.load(str(self._get_load_path()), mmap_mode=self._mmap_mode, allow_pickle=False)
+
+    def save(self, data: np.ndarray) -> None:
+        atomic_write(Path(str(self._get_save_path())), lambda p: np.save(p, np.asarray(data), allow_pickle=False), ".npy")
+
+
+class NpzDataset(_LocalVersioned):
+    """A dict of numpy arrays in one ``.npz`` file (uncompressed unless ``compress``)."""
+
+    def __init__(self, filepath: str, version: Version | None = None, compress: bool = False,
+                 metadata: dict | None = None) -> None:
+        super().__init__(filepath, version, metadata)
+        self._compress = compress
+
+    def load(self) -> dict[str, np.ndarray]:
+        with np.load(str(self._get_load_path()), allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    def save(self, data: dict[str, np.ndarray]) -> None:
+        writer = np.savez_compressed if self._compress else np.savez
+
+        def write(p: Path) -> None:
+            with open(p, "wb") as fh:
+                writer(fh, **{k: np.asarray(v) for k, v in data.items()})
+
+        atomic_write(Path(str(self._get_save_path())), write, ".npz")
+
+
+class TorchStateDataset(_LocalVersioned):
+    """A checkpoint: dict of tensors, arrays and plain values, loaded with ``weights_only=True``.
+
+    Never pickles whole modules; use ``versioned: true`` so a run never overwrites a good model.
+    """
+
+    def load(self) -> dict[str, Any]:
+        return torch.load(str(self._get_load_path()), map_location="cpu", weights_only=True)
+
+    def save(self, data: dict[str, Any]) -> None:
+        atomic_write(Path(str(self._get_save_path())), lambda p: torch.save(data, p), ".pt")
+
+
+class OptionalJSONDataset(AbstractDataset):
+    """A JSON file that loads as ``default`` (an empty dict) when it does not exist yet."""
+
+    def __init__(self, filepath: str, default: Any = None, metadata: dict | None = None) -> None:
+        self._path = Path(filepath)
+        self._default = {} if default is None else default
+        self.metadata = metadata
+
+    def load(self) -> Any:
+        if not self._path.exists():
+            return self._default
+        return json.loads(self._path.read_text())
+
+    def save(self, data: Any) -> None:
+        atomic_write(self._path, lambda p: p.write_text(json.dumps(data, indent=2, default=float)), ".json")
+
+    def _exists(self) -> bool:
+        return True
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._path)}

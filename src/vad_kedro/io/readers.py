@@ -1,0 +1,335 @@
+"""Readers for video anomaly datasets in the formats their distributions use.
+
+Supported layouts (``dataset.format``):
+
+- ``frame_folder``: ``<root>/training/frames/<video>/<n>.jpg`` and ``<root>/testing/frames/<video>/…``
+  (UCSD Ped2, CUHK Avenue and ShanghaiTech distributions, and the embedded synthetic benchmark);
+- ``ucsd``: the official UCSD layout ``UCSDped2/Train/Train001/001.tif``, ``Test/Test001/…``,
+  ``Test/Test001_gt/*.bmp`` and ``Test/UCSDped2.m``;
+- ``video_files``: ``<root>/training_videos/01.avi`` and ``<root>/testing_videos/01.avi`` (Avenue).
+
+Test frame labels (``dataset.labels.kind``):
+
+- ``npy_masks``: one 0/1 ``.npy`` array per test video (ShanghaiTech ``test_frame_mask/``);
+- ``mat``: a ``.mat`` file whose ``gt`` cell array holds, per test video in sorted order, a 2×k array of
+  1-based inclusive [start; end] frame ranges (``ped2.mat``, ``avenue.mat``);
+- ``ucsd_m``: the ``UCSDped2.m`` lines ``TestVideoFile{end+1}.gt_frame = [61:180];``;
+- ``ucsd_gt_bmp``: a frame is abnormal when its ``TestNNN_gt/*.bmp`` mask has any foreground pixel.
+
+Every problem raises :class:`~vad_kedro.core.errors.DataError` naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import scipy.io
+
+from vad_kedro.core.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv")
+
+
+@dataclass
+class VideoSource:
+    """One video of a dataset: where its frames are and what is known about its labels."""
+
+    video_id: str
+    split: str  # train | test
+    name: str
+    path: Path
+    frame_files: list[Path] = field(default_factory=list)  # empty for video files
+    n_frames: int = 0
+    labels: np.ndarray | None = None  # uint8 [T] for test videos
+    mask_source: Path | None = None  # folder of per-frame masks or a .npy of [T,H,W]
+
+
+def _natural_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def list_frames(folder: Path, pattern: str = "*") -> list[Path]:
+    """Image files of one frame folder in natural order (``2.jpg`` before ``10.jpg``)."""
+    files = [p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return sorted(files, key=_natural_key)
+
+
+def _video_dirs(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise DataError(folder, "folder not found (check dataset.root and the train/test folder parameters)")
+    return sorted((d for d in folder.iterdir() if d.is_dir()), key=_natural_key)
+
+
+def count_video_frames(path: Path) -> int:
+    """Number of decodable frames of a video file (decodes it once; container counts lie)."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise DataError(path, "cannot open video file")
+    n = 0
+    while cap.grab():
+        n += 1
+    cap.release()
+    return n
+
+
+# ----------------------------------------------------------------------------------- labels
+def ranges_to_labels(ranges: np.ndarray, n_frames: int, where: str | Path) -> np.ndarray:
+    """0/1 labels from a 2×k array of 1-based inclusive [start; end] frame ranges."""
+    labels = np.zeros(n_frames, dtype=np.uint8)
+    ranges = np.asarray(ranges, dtype=np.int64).reshape(2, -1) if np.size(ranges) else np.zeros((2, 0), int)
+    for start, end in ranges.T:
+        if start < 1 or end < start or end > n_frames:
+            raise DataError(where, f"label range [{start}, {end}] does not fit a video of {n_frames} frames")
+        labels[start - 1 : end] = 1
+    return labels
+
+
+def read_mat_ranges(path: Path) -> list[np.ndarray]:
+    """The ``gt`` cell array of ``ped2.mat`` / ``avenue.mat``: one 2×k range array per test video."""
+    if not path.is_file():
+        raise DataError(path, "label file not found")
+    try:
+        mat = scipy.io.loadmat(str(path))
+    except Exception as exc:  # scipy raises several types for corrupt files
+        raise DataError(path, f"cannot read .mat file ({exc})") from exc
+    if "gt" not in mat:
+        raise DataError(path, "no 'gt' variable (expected a 1×N cell array of [start; end] ranges)")
+    cells = np.asarray(mat["gt"]).reshape(-1)
+    return [np.asarray(c) for c in cells]
+
+
+_UCSD_M_LINE = re.compile(r"gt_frame\s*=\s*\[([^\]]*)\]")
+
+
+def read_ucsd_m(path: Path) -> list[np.ndarray]:
+    """Range arrays from ``UCSDped2.m``; ``[61:180]`` or ``[1:10, 50:60]`` per test video."""
+    if not path.is_file():
+        raise DataError(path, "label file not found")
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        match = _UCSD_M_LINE.search(line)
+        if not match:
+            continue
+        cols = []
+        for part in re.split(r"[,\s]+", match.group(1).strip()):
+            if not part:
+                continue
+            bounds = part.split(":")
+            if len(bounds) != 2 or not all(b.strip().isdigit() for b in bounds):
+                raise DataError(path, f"cannot parse range '{part}' in line: {line.strip()}")
+            cols.append([int(bounds[0]), int(bounds[1])])
+        out.append(np.asarray(cols, dtype=np.int64).T.reshape(2, -1))
+    if not out:
+        raise DataError(path, "no 'gt_frame = [a:b]' lines found")
+    return out
+
+
+def read_npy_labels(path: Path) -> np.ndarray:
+    """A per-video 0/1 frame label array (ShanghaiTech ``test_frame_mask/<video>.npy``)."""
+    if not path.is_file():
+        raise DataError(path, "label file not found for this test video")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise DataError(path, f"cannot read .npy labels ({exc})") from exc
+    arr = np.asarray(arr).reshape(-1)
+    if arr.size and not np.isin(arr, (0, 1)).all():
+        raise DataError(path, "labels must be 0/1")
+    return arr.astype(np.uint8)
+
+
+def labels_from_gt_bmp(folder: Path) -> np.ndarray:
+    """Frame labels from a UCSD ``TestNNN_gt`` folder of binary masks."""
+    files = list_frames(folder)
+    if not files:
+        raise DataError(folder, "no mask images")
+    out = np.zeros(len(files), dtype=np.uint8)
+    for i, f in enumerate(files):
+        img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise DataError(f, "cannot decode mask image")
+        out[i] = int(img.max() > 0)
+    return out
+
+
+# ----------------------------------------------------------------------------------- layouts
+def _frame_folder_videos(folder: Path, split: str, pattern: str) -> list[VideoSource]:
+    videos = []
+    for d in _video_dirs(folder):
+        files = list_frames(d, pattern)
+        videos.append(VideoSource(f"{split}_{d.name}", split, d.name, d, files, len(files)))
+    return videos
+
+
+def _video_file_sources(folder: Path, split: str) -> list[VideoSource]:
+    if not folder.is_dir():
+        raise DataError(folder, "folder not found (check dataset.root and the train/test folder parameters)")
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES), key=_natural_key)
+    return [VideoSource(f"{split}_{p.stem}", split, p.stem, p, [], count_video_frames(p)) for p in files]
+
+
+def _attach_labels(root: Path, dataset: dict, tests: list[VideoSource]) -> None:
+    spec = dataset.get("labels") or {}
+    kind = spec.get("kind")
+    path = root / spec["path"] if spec.get("path") else None
+    if kind == "npy_masks":
+        for v in tests:
+            v.labels = read_npy_labels(path / f"{v.name}.npy")
+    elif kind in ("mat", "ucsd_m"):
+        ranges = read_mat_ranges(path) if kind == "mat" else read_ucsd_m(path)
+        if len(ranges) != len(tests):
+            raise DataError(path, f"holds labels for {len(ranges)} test videos but {len(tests)} were found")
+        for v, r in zip(tests, ranges):
+            v.labels = ranges_to_labels(r, v.n_frames, f"{path} (video {v.name})")
+    elif kind == "ucsd_gt_bmp":
+        for v in tests:
+            gt = v.path.parent / f"{v.name}_gt"
+            if not gt.is_dir():
+                raise DataError(gt, "ground-truth mask folder missing for this test video")
+            v.labels = labels_from_gt_bmp(gt)
+    else:
+        raise DataError(f"dataset.labels.kind={kind!r}", "unknown label format (npy_masks | mat | ucsd_m | ucsd_gt_bmp)")
+    for v in tests:
+        v.mask_source = mask_source(dataset, v)
+
+
+def mask_source(dataset: dict, video: VideoSource) -> Path | None:
+    """Where a test video's pixel masks are: a ``TestNNN_gt`` folder (UCSD) or ``<pixel_masks>/<video>.npy``."""
+    gt = video.path.parent / f"{video.name}_gt"
+    if (dataset.get("labels") or {}).get("kind") == "ucsd_gt_bmp" or (dataset.get("format") == "ucsd" and gt.is_dir()):
+        return gt if gt.is_dir() else None
+    if dataset.get("pixel_masks"):
+        candidate = Path(dataset["root"]) / dataset["pixel_masks"] / f"{video.name}.npy"
+        return candidate if candidate.is_file() else None
+    return None
+
+
+def discover_videos(dataset: dict) -> list[VideoSource]:
+    """All videos of a dataset with their test labels, validated (no frame is decoded here)."""
+    root = Path(dataset["root"])
+    if not root.is_dir():
+        raise DataError(root, "dataset folder not found (set dataset.root, or put the data in data/01_raw)")
+    fmt = dataset.get("format", "frame_folder")
+    pattern = dataset.get("frames_glob", "*")
+    if fmt == "frame_folder":
+        train = _frame_folder_videos(root / dataset.get("train_dir", "training/frames"), "train", pattern)
+        test = _frame_folder_videos(root / dataset.get("test_dir", "testing/frames"), "test", pattern)
+    elif fmt == "ucsd":
+        train = [v for v in _frame_folder_videos(root / dataset.get("train_dir", "Train"), "train", pattern)]
+        test = [v for v in _frame_folder_videos(root / dataset.get("test_dir", "Test"), "test", pattern)
+                if not v.name.endswith("_gt")]
+        train = [v for v in train if not v.name.endswith("_gt")]
+    elif fmt == "video_files":
+        train = _video_file_sources(root / dataset.get("train_dir", "training_videos"), "train")
+        test = _video_file_sources(root / dataset.get("test_dir", "testing_videos"), "test")
+    else:
+        raise DataError(f"dataset.format={fmt!r}", "unknown format (frame_folder | ucsd | video_files | i3d_features)")
+    if not test:
+        raise DataError(root, "no test videos found")
+    for v in train + test:
+        if v.n_frames == 0:
+            raise DataError(v.path, "empty video: no frames found")
+        for f in v.frame_files:
+            if f.stat().st_size == 0:
+                raise DataError(f, "unreadable frame: zero-length file")
+    _attach_labels(root, dataset, test)
+    for v in test:
+        if len(v.labels) != v.n_frames:
+            raise DataError(v.path, f"has {v.n_frames} frames but its labels have length {len(v.labels)}")
+    return train + test
+
+
+def read_frame(path: Path) -> np.ndarray:
+    """One RGB uint8 frame (grayscale sources become 3 identical channels)."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise DataError(path, "unreadable frame: cannot decode image")
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    else:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if img.dtype != np.uint8:
+        img = cv2.convertScaleAbs(img, alpha=255.0 / max(float(img.max()), 1.0))
+    return img
+
+
+def _resize(img: np.ndarray, size: tuple[int, int] | None, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    if size is None or tuple(img.shape[:2]) == tuple(size):
+        return img
+    return cv2.resize(img, (int(size[1]), int(size[0])), interpolation=interpolation)
+
+
+def read_video_frames(video: VideoSource, size: tuple[int, int] | None = None) -> np.ndarray:
+    """All frames of a video as uint8 [T,H,W,3] RGB, resized to ``size`` (H, W) when given."""
+    frames = []
+    if video.frame_files:
+        first_shape = None
+        for f in video.frame_files:
+            img = read_frame(f)
+            if first_shape is None:
+                first_shape = img.shape
+            elif img.shape != first_shape:
+                raise DataError(f, f"frame size {img.shape[:2]} differs from the video's first frame {first_shape[:2]}")
+            frames.append(_resize(img, size))
+    else:
+        cap = cv2.VideoCapture(str(video.path))
+        ok, img = cap.read()
+        while ok:
+            frames.append(_resize(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), size))
+            ok, img = cap.read()
+        cap.release()
+    if not frames:
+        raise DataError(video.path, "empty video: no decodable frames")
+    return np.stack(frames)
+
+
+def read_pixel_masks(video: VideoSource, size: tuple[int, int] | None = None) -> np.ndarray | None:
+    """uint8 [T,H,W] 0/1 pixel masks of a test video, or None when the dataset has none."""
+    src = video.mask_source
+    if src is None:
+        return None
+    if src.is_dir():
+        masks = [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in list_frames(src)]
+        if any(m is None for m in masks):
+            raise DataError(src, "cannot decode a mask image")
+        arr = np.stack(masks)
+    else:
+        arr = np.load(src, allow_pickle=False)
+    if len(arr) != video.n_frames:
+        raise DataError(src, f"has {len(arr)} masks for a video of {video.n_frames} frames")
+    arr = (arr > 0).astype(np.uint8)
+    if size is not None:
+        arr = np.stack([_resize(m, size, cv2.INTER_NEAREST) for m in arr])
+    return arr
+
+
+def read_video_labels_csv(path: Path) -> pd.DataFrame:
+    """Optional weak labels: split (training|testing), video, label (0/1), anomaly_types."""
+    if not path.is_file():
+        raise DataError(path, "video label file not found")
+    df = pd.read_csv(path, dtype={"video": str, "split": str}, keep_default_na=False)
+    missing = {"split", "video", "label"} - set(df.columns)
+    if missing:
+        raise DataError(path, f"missing columns {sorted(missing)}")
+    if "anomaly_types" not in df:
+        df["anomaly_types"] = ""
+    return df
+
+
+def read_events_csv(path: Path) -> pd.DataFrame:
+    """Optional per-event anomaly types: split, video, start_frame, end_frame (0-based inclusive), anomaly_type."""
+    if not path.is_file():
+        raise DataError(path, "event file not found")
+    df = pd.read_csv(path, dtype={"video": str, "split": str, "anomaly_type": str}, keep_default_na=False)
+    missing = {"split", "video", "start_frame", "end_frame", "anomaly_type"} - set(df.columns)
+    if missing:
+        raise DataError(path, f"missing columns {sorted(missing)}")
+    return df

@@ -1,0 +1,72 @@
+"""Project pipelines.
+
+Each method pipeline is registered together with what it needs upstream and with the shared
+evaluation of its methods, so ``kedro run --pipelines=<name>`` works by itself on a fresh clone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from kedro.pipeline import Pipeline
+
+from vad_kedro.pipelines import evaluation, preprocessing
+
+logger = logging.getLogger(__name__)
+
+#: Method pipelines in the order `kedro run` executes them.
+METHOD_PIPELINES = ["weak_supervision", "state_machine", "two_stream", "memory_fusion", "self_paced"]
+
+
+def _load(name: str):
+    """Import ``vad_kedro.pipelines.<name>``; None when that pipeline is not part of this checkout."""
+    try:
+        module = importlib.import_module(f"vad_kedro.pipelines.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith(f"vad_kedro.pipelines.{name}"):
+            return None
+        raise
+    if not hasattr(module, "create_pipeline"):
+        logger.warning("vad_kedro.pipelines.%s has no create_pipeline(): not registered", name)
+        return None
+    return module
+
+
+def upstream_for(pipeline: Pipeline, producers: Pipeline) -> Pipeline:
+    """The part of ``producers`` that makes the free inputs of ``pipeline``."""
+    produced = producers.all_outputs()
+    needed = [d for d in pipeline.inputs() if d in produced]
+    return producers.to_outputs(*needed) if needed else Pipeline([])
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register the project's pipelines (only those present in this checkout)."""
+    pre = preprocessing.create_pipeline()
+    fe_module = _load("feature_extraction")
+    fe = fe_module.create_pipeline() if fe_module else Pipeline([])
+    producers = pre + fe
+
+    baseline = evaluation.create_baseline_pipeline()
+    pipelines: dict[str, Pipeline] = {
+        "preprocessing": pre,
+        "evaluation": pre + baseline + evaluation.create_pipeline(evaluation.BASELINE_METHODS, "evaluation"),
+    }
+    if fe_module:
+        pipelines["feature_extraction"] = pre + fe
+
+    all_methods = list(evaluation.BASELINE_METHODS)
+    methods_pipeline = Pipeline([])
+    for name in METHOD_PIPELINES:
+        module = _load(name)
+        if module is None:
+            continue
+        method = module.create_pipeline()
+        all_methods += module.METHODS
+        methods_pipeline += method
+        core = method + evaluation.create_pipeline(module.METHODS, name)
+        pipelines[name] = upstream_for(core, producers) + core
+
+    everything = producers + baseline + methods_pipeline + evaluation.create_pipeline(all_methods)
+    pipelines["__default__"] = everything
+    return pipelines

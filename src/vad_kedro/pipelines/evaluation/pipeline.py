@@ -1,0 +1,52 @@
+"""Wiring of the shared evaluation: one namespaced instance per method, then the leaderboard."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from . import nodes
+
+BASELINE_METHODS = ["motion_baseline"]
+
+
+def _named(func, **kwargs):
+    """functools.partial that keeps the function's name (Kedro shows it in the graph)."""
+    return update_wrapper(partial(func, **kwargs), func)
+
+
+def create_baseline_pipeline() -> Pipeline:
+    """The frame-difference motion baseline: a real reference row on every leaderboard."""
+    return Pipeline([
+        node(nodes.motion_baseline_scores, ["frames", "video_index", "params:evaluation.baseline"],
+             "motion_baseline.frame_scores", name="motion_baseline.score_frames"),
+    ])
+
+
+def _method_evaluation(method: str) -> Pipeline:
+    template = Pipeline([
+        node(_named(nodes.evaluate_method, method=method), ["frame_scores", "frame_labels", "params:dataset"],
+             ["metrics", "mlflow_metrics", "per_video", "per_type"], name="evaluate"),
+        node(_named(nodes.plot_roc, method=method), ["frame_scores", "frame_labels"], "roc_plot", name="plot_roc"),
+        node(_named(nodes.plot_score_curves, method=method),
+             ["frame_scores", "frame_labels", "params:evaluation.n_plot_videos"], "score_plot",
+             name="plot_score_curves"),
+    ])
+    return pipeline(template, namespace=method, inputs={"frame_labels"},
+                    parameters={"params:dataset", "params:evaluation.n_plot_videos"})
+
+
+def create_pipeline(methods: list[str], group: str | None = None) -> Pipeline:
+    """Evaluate each method in ``methods`` and build the leaderboard over all stored metrics.
+
+    ``group`` namespaces the leaderboard node when a registered pipeline evaluates only some
+    methods, so several method pipelines can run in one command (each leaderboard node writes the
+    same files, reading every method's stored metrics).
+    """
+    per_method = sum((_method_evaluation(m) for m in methods), Pipeline([]))
+    prefix = f"{group}." if group else ""
+    leaderboard = Pipeline([
+        node(nodes.build_leaderboard, ["stored_metrics", "node_timings", *[f"{m}.metrics" for m in methods]],
+             [f"{prefix}leaderboard", f"{prefix}leaderboard_md", f"{prefix}per_type_auc"],
+             name=f"{prefix}build_leaderboard"),
+    ])
+    return per_method + leaderboard

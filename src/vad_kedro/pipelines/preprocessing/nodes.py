@@ -1,0 +1,184 @@
+"""Preprocessing: find (or generate) the dataset, index its videos, decode frames, split train/val."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from vad_kedro.core.errors import DataError
+from vad_kedro.io import readers
+
+logger = logging.getLogger(__name__)
+
+INDEX_COLUMNS = ["video_id", "split", "source_path", "n_frames", "fps", "height", "width", "video_label", "anomaly_types"]
+LABEL_COLUMNS = ["video_id", "frame", "label", "anomaly_type"]
+_SPLIT_NAMES = {"training": "train", "train": "train", "testing": "test", "test": "test"}
+
+
+def prepare_raw(dataset: dict[str, Any]) -> dict[str, Any]:
+    """Make sure the dataset is in ``dataset.root``: generate the synthetic benchmark when asked.
+
+    Returns a manifest (root, format, name, and the generator's manifest when synthetic).
+    """
+    root = Path(dataset["root"])
+    manifest: dict[str, Any] = {"name": dataset.get("name", root.name), "root": str(root),
+                                "format": dataset.get("format", "frame_folder")}
+    synthetic = dataset.get("synthetic")
+    if synthetic:
+        from vad_kedro.synth import generate_benchmark
+
+        manifest["synthetic"] = generate_benchmark(root, size=synthetic.get("size", "default"),
+                                                   seed=int(synthetic.get("seed", 7)),
+                                                   overrides=synthetic.get("overrides"))
+    elif not root.exists():
+        raise DataError(root, "dataset folder not found; put the dataset there or set dataset.root "
+                              "(see README, 'Adding a real dataset')")
+    return manifest
+
+
+def _video_labels(dataset: dict, root: Path) -> pd.DataFrame | None:
+    name = dataset.get("video_labels_csv")
+    if not name:
+        return None
+    df = readers.read_video_labels_csv(root / name)
+    df["video_id"] = df["split"].map(_SPLIT_NAMES).fillna(df["split"]) + "_" + df["video"].astype(str)
+    return df.set_index("video_id")
+
+
+def _frame_types(dataset: dict, root: Path, video_id: str, labels: np.ndarray, events: pd.DataFrame | None) -> list[str]:
+    types = np.full(len(labels), "", dtype=object)
+    if events is not None:
+        for ev in events[events["video_id"] == video_id].itertuples():
+            lo, hi = int(ev.start_frame), int(ev.end_frame)
+            types[lo : hi + 1] = np.where(types[lo : hi + 1] == "", ev.anomaly_type, types[lo : hi + 1])
+    types[labels == 0] = ""
+    return list(types)
+
+
+def build_video_index(raw_manifest: dict[str, Any], dataset: dict[str, Any],
+                      preprocessing: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Index every video (split, frames, size, video label) and build the test frame labels.
+
+    All checks that need no decoding happen here, before any heavy work: missing folders, empty
+    videos, zero-length frames, test videos without labels, label length different from frame count.
+    """
+    root = Path(raw_manifest["root"])
+    if raw_manifest.get("format") == "i3d_features":
+        from vad_kedro.io.i3d import index_i3d_dataset
+
+        index, labels = index_i3d_dataset(dataset)
+        return index[INDEX_COLUMNS], labels[LABEL_COLUMNS]
+
+    videos = readers.discover_videos(dataset)
+    weak = _video_labels(dataset, root)
+    events = None
+    if dataset.get("events_csv"):
+        events = readers.read_events_csv(root / dataset["events_csv"])
+        events["video_id"] = events["split"].map(_SPLIT_NAMES).fillna(events["split"]) + "_" + events["video"]
+
+    size = preprocessing.get("working_size")
+    min_frames = int(preprocessing.get("min_frames", 1))
+    rows, label_frames = [], []
+    for v in videos:
+        if v.n_frames < min_frames:
+            raise DataError(v.path, f"has {v.n_frames} frames, fewer than preprocessing.min_frames={min_frames}")
+        h, w = size if size else _first_frame_size(v)
+        if v.split == "test":
+            video_label = int(v.labels.max())
+        else:
+            video_label = 0
+        types = ""
+        if weak is not None and v.video_id in weak.index:
+            video_label = int(weak.loc[v.video_id, "label"])
+            types = str(weak.loc[v.video_id, "anomaly_types"]).replace(";", ",")
+        if v.split == "test":
+            ftypes = _frame_types(dataset, root, v.video_id, v.labels, events)
+            if not types:
+                types = ",".join(sorted({t for t in ftypes if t}))
+            label_frames.append(pd.DataFrame({"video_id": v.video_id, "frame": np.arange(v.n_frames, dtype=np.int32),
+                                              "label": v.labels.astype(np.int8), "anomaly_type": ftypes}))
+        rows.append({"video_id": v.video_id, "split": v.split, "source_path": str(v.path), "n_frames": v.n_frames,
+                     "fps": float(dataset.get("fps", 25)), "height": int(h), "width": int(w),
+                     "video_label": video_label, "anomaly_types": types})
+    index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
+    labels = pd.concat(label_frames, ignore_index=True)[LABEL_COLUMNS]
+    logger.info("indexed %d videos (%d train, %d test), %d test frames (%.1f%% abnormal)", len(index),
+                int((index.split == "train").sum()), int((index.split == "test").sum()), len(labels),
+                100.0 * labels["label"].mean())
+    return index, labels
+
+
+def _first_frame_size(video: readers.VideoSource) -> tuple[int, int]:
+    if video.frame_files:
+        return readers.read_frame(video.frame_files[0]).shape[:2]
+    cap = cv2.VideoCapture(str(video.path))
+    ok, img = cap.read()
+    cap.release()
+    if not ok:
+        raise DataError(video.path, "cannot decode the first frame")
+    return img.shape[0], img.shape[1]
+
+
+def split_train_val(index: pd.DataFrame, preprocessing: dict[str, Any], seed: int) -> pd.DataFrame:
+    """Carve a validation split from the training videos, stratified by video label, reproducibly."""
+    index = index.copy()
+    train = index[index["split"] == "train"]
+    fraction = float(preprocessing.get("val_fraction", 0.0))
+    if fraction <= 0 or len(train) < 2:
+        return index
+    counts = train["video_label"].value_counts()
+    stratify = train["video_label"] if counts.min() >= 2 else None
+    n_val = max(1, int(round(fraction * len(train))))
+    if stratify is not None:
+        n_val = max(n_val, len(counts))
+    _, val_ids = train_test_split(train["video_id"].to_numpy(), test_size=n_val, random_state=seed, stratify=stratify)
+    index.loc[index["video_id"].isin(val_ids), "split"] = "val"
+    return index
+
+
+def _sources(index: pd.DataFrame, dataset: dict) -> dict[str, readers.VideoSource]:
+    """Rebuild each video's source from the index (no label files re-read)."""
+    out = {}
+    for row in index.itertuples():
+        path = Path(row.source_path)
+        split = "test" if row.split == "test" else "train"
+        files = readers.list_frames(path, dataset.get("frames_glob", "*")) if path.is_dir() else []
+        out[row.video_id] = readers.VideoSource(row.video_id, split, path.stem if path.is_file() else path.name,
+                                                path, files, int(row.n_frames))
+        if split == "test":
+            out[row.video_id].mask_source = readers.mask_source(dataset, out[row.video_id])
+    return out
+
+
+def _frames_loader(video: readers.VideoSource, size: tuple[int, int] | None) -> Callable[[], np.ndarray]:
+    return lambda: readers.read_video_frames(video, size)
+
+
+def decode_frames(video_index: pd.DataFrame, dataset: dict[str, Any],
+                  preprocessing: dict[str, Any]) -> dict[str, Callable[[], np.ndarray]]:
+    """Per-video frames at the working resolution, uint8 [T,H,W,3] RGB, saved lazily one video at a time."""
+    if dataset.get("format") == "i3d_features":
+        return {}
+    size = preprocessing.get("working_size")
+    return {vid: _frames_loader(v, size) for vid, v in _sources(video_index, dataset).items()}
+
+
+def _masks_loader(video: readers.VideoSource, size: tuple[int, int] | None) -> Callable[[], np.ndarray]:
+    return lambda: readers.read_pixel_masks(video, size)
+
+
+def decode_pixel_masks(video_index: pd.DataFrame, dataset: dict[str, Any],
+                       preprocessing: dict[str, Any]) -> dict[str, Callable[[], np.ndarray]]:
+    """Pixel masks of the test videos that have them (empty dict when the dataset has none)."""
+    if dataset.get("format") == "i3d_features":
+        return {}
+    size = preprocessing.get("working_size")
+    tests = video_index[video_index["split"] == "test"]
+    return {vid: _masks_loader(v, size) for vid, v in _sources(tests, dataset).items() if v.mask_source is not None}

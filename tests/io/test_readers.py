@@ -1,0 +1,174 @@
+"""Readers on tiny fabricated files in the exact real formats, including broken ones."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import scipy.io
+
+from vad_kedro.core.errors import DataError
+from vad_kedro.io import readers
+
+
+def _write_frames(folder: Path, n: int, ext: str = "jpg", start: int = 0, digits: int = 3, grey: bool = False,
+                  size=(24, 32)):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(n)
+    for i in range(start, start + n):
+        shape = size if grey else (*size, 3)
+        cv2.imwrite(str(folder / f"{i:0{digits}d}.{ext}"), rng.integers(0, 255, shape, dtype=np.uint8))
+
+
+def _mat_gt(path: Path, ranges: list[list[list[int]]]):
+    cells = np.empty((1, len(ranges)), dtype=object)
+    for i, r in enumerate(ranges):
+        cells[0, i] = np.asarray(r, dtype=np.int32)
+    scipy.io.savemat(str(path), {"gt": cells})
+
+
+def _ped2_like(root: Path, n_test_frames=(10, 8)):
+    for v in ("01", "02"):
+        _write_frames(root / "training" / "frames" / v, 6)
+    for v, n in zip(("01", "02"), n_test_frames):
+        _write_frames(root / "testing" / "frames" / v, n)
+    return {"root": str(root), "format": "frame_folder", "train_dir": "training/frames", "test_dir": "testing/frames",
+            "frames_glob": "*", "labels": {"kind": "mat", "path": "ped2.mat"}}
+
+
+def test_frame_folder_with_mat_ranges_one_based_inclusive(tmp_path):
+    ds = _ped2_like(tmp_path)
+    # video 01: frames 3..5 (1-based) -> files 002..004; video 02: two events [1,2] and [8,8]
+    _mat_gt(tmp_path / "ped2.mat", [[[3], [5]], [[1, 8], [2, 8]]])
+    videos = readers.discover_videos(ds)
+    tests = {v.name: v for v in videos if v.split == "test"}
+    assert [v.video_id for v in videos] == ["train_01", "train_02", "test_01", "test_02"]
+    assert tests["01"].labels.tolist() == [0, 0, 1, 1, 1, 0, 0, 0, 0, 0]
+    assert tests["02"].labels.tolist() == [1, 1, 0, 0, 0, 0, 0, 1]
+
+
+def test_mat_with_wrong_video_count_names_file(tmp_path):
+    ds = _ped2_like(tmp_path)
+    _mat_gt(tmp_path / "ped2.mat", [[[3], [5]]])
+    with pytest.raises(DataError, match=r"ped2\.mat.*1 test videos but 2"):
+        readers.discover_videos(ds)
+
+
+def test_mat_range_beyond_video_is_rejected(tmp_path):
+    ds = _ped2_like(tmp_path)
+    _mat_gt(tmp_path / "ped2.mat", [[[3], [50]], [[1], [2]]])
+    with pytest.raises(DataError, match="does not fit a video of 10 frames"):
+        readers.discover_videos(ds)
+
+
+def test_shanghaitech_npy_masks_and_length_mismatch(tmp_path):
+    ds = _ped2_like(tmp_path)
+    ds["labels"] = {"kind": "npy_masks", "path": "testing/test_frame_mask"}
+    masks = tmp_path / "testing" / "test_frame_mask"
+    masks.mkdir(parents=True)
+    np.save(masks / "01.npy", np.r_[np.zeros(5), np.ones(5)].astype(np.int64))
+    np.save(masks / "02.npy", np.zeros(7, dtype=np.int64))  # video 02 has 8 frames
+    with pytest.raises(DataError, match=r"testing/frames/02: has 8 frames but its labels have length 7"):
+        readers.discover_videos(ds)
+    np.save(masks / "02.npy", np.zeros(8, dtype=np.int64))
+    tests = [v for v in readers.discover_videos(ds) if v.split == "test"]
+    assert tests[0].labels.sum() == 5
+
+
+def test_missing_labels_for_a_test_video(tmp_path):
+    ds = _ped2_like(tmp_path)
+    ds["labels"] = {"kind": "npy_masks", "path": "testing/test_frame_mask"}
+    (tmp_path / "testing" / "test_frame_mask").mkdir(parents=True)
+    np.save(tmp_path / "testing" / "test_frame_mask" / "01.npy", np.zeros(10))
+    with pytest.raises(DataError, match=r"02\.npy: label file not found"):
+        readers.discover_videos(ds)
+
+
+def test_missing_dataset_folder(tmp_path):
+    with pytest.raises(DataError, match="dataset folder not found"):
+        readers.discover_videos({"root": str(tmp_path / "nope"), "format": "frame_folder"})
+
+
+def test_empty_video_and_zero_length_frame(tmp_path):
+    ds = _ped2_like(tmp_path)
+    _mat_gt(tmp_path / "ped2.mat", [[[3], [5]], [[1], [2]]])
+    (tmp_path / "training" / "frames" / "03").mkdir()
+    with pytest.raises(DataError, match=r"training/frames/03: empty video"):
+        readers.discover_videos(ds)
+    _write_frames(tmp_path / "training" / "frames" / "03", 2)
+    (tmp_path / "training" / "frames" / "03" / "002.jpg").write_bytes(b"")
+    with pytest.raises(DataError, match=r"002\.jpg: unreadable frame: zero-length file"):
+        readers.discover_videos(ds)
+
+
+def test_corrupt_frame_raises_on_decode(tmp_path):
+    _write_frames(tmp_path / "v", 3)
+    (tmp_path / "v" / "001.jpg").write_bytes(b"not a jpeg at all")
+    video = readers.VideoSource("train_v", "train", "v", tmp_path / "v", readers.list_frames(tmp_path / "v"), 3)
+    with pytest.raises(DataError, match=r"001\.jpg: unreadable frame"):
+        readers.read_video_frames(video)
+
+
+def test_frames_of_differing_sizes(tmp_path):
+    _write_frames(tmp_path / "v", 2)
+    _write_frames(tmp_path / "v", 1, start=2, size=(30, 30))
+    video = readers.VideoSource("train_v", "train", "v", tmp_path / "v", readers.list_frames(tmp_path / "v"), 3)
+    with pytest.raises(DataError, match="differs from the video's first frame"):
+        readers.read_video_frames(video)
+
+
+def test_ucsd_official_layout_with_m_file_grey_tifs_and_gt_bmp(tmp_path):
+    root = tmp_path / "UCSDped2"
+    _write_frames(root / "Train" / "Train001", 5, ext="tif", start=1, grey=True)
+    _write_frames(root / "Test" / "Test001", 6, ext="tif", start=1, grey=True)
+    _write_frames(root / "Test" / "Test002", 4, ext="tif", start=1, grey=True)
+    gt = root / "Test" / "Test001_gt"
+    gt.mkdir()
+    for i in range(1, 7):
+        mask = np.zeros((24, 32), np.uint8)
+        if i >= 5:
+            mask[3:6, 3:6] = 255
+        cv2.imwrite(str(gt / f"{i:03d}.bmp"), mask)
+    (root / "Test" / "UCSDped2.m").write_text(
+        "TestVideoFile = {};\nTestVideoFile{end+1}.gt_frame = [5:6];\nTestVideoFile{end+1}.gt_frame = [1:2, 4:4];\n")
+    ds = {"root": str(root), "format": "ucsd", "train_dir": "Train", "test_dir": "Test", "frames_glob": "*.tif",
+          "labels": {"kind": "ucsd_m", "path": "Test/UCSDped2.m"}}
+    videos = readers.discover_videos(ds)
+    assert [v.video_id for v in videos] == ["train_Train001", "test_Test001", "test_Test002"]
+    t1, t2 = videos[1], videos[2]
+    assert t1.labels.tolist() == [0, 0, 0, 0, 1, 1]
+    assert t2.labels.tolist() == [1, 1, 0, 1]
+    assert t1.mask_source == gt and t2.mask_source is None
+    frames = readers.read_video_frames(t1)
+    assert frames.shape == (6, 24, 32, 3) and frames.dtype == np.uint8
+    assert np.array_equal(frames[..., 0], frames[..., 2])  # grey -> 3 identical channels
+    masks = readers.read_pixel_masks(t1, size=(12, 16))
+    assert masks.shape == (6, 12, 16) and masks[:4].max() == 0 and masks[4:].max() == 1
+    ds["labels"] = {"kind": "ucsd_gt_bmp"}
+    with pytest.raises(DataError, match="Test002_gt: ground-truth mask folder missing"):
+        readers.discover_videos(ds)
+
+
+def test_video_files_layout(tmp_path):
+    root = tmp_path / "avenue"
+    for split, n in (("training_videos", 7), ("testing_videos", 9)):
+        (root / split).mkdir(parents=True)
+        writer = cv2.VideoWriter(str(root / split / "01.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25, (32, 24))
+        for i in range(n):
+            writer.write(np.full((24, 32, 3), i * 20, np.uint8))
+        writer.release()
+    _mat_gt(root / "avenue.mat", [[[2], [4]]])
+    ds = {"root": str(root), "format": "video_files", "train_dir": "training_videos", "test_dir": "testing_videos",
+          "labels": {"kind": "mat", "path": "avenue.mat"}}
+    videos = readers.discover_videos(ds)
+    assert [(v.video_id, v.n_frames) for v in videos] == [("train_01", 7), ("test_01", 9)]
+    assert videos[1].labels.tolist() == [0, 1, 1, 1, 0, 0, 0, 0, 0]
+    frames = readers.read_video_frames(videos[1], size=(12, 16))
+    assert frames.shape == (9, 12, 16, 3)
+
+
+def test_ucsd_m_unparseable_range(tmp_path):
+    f = tmp_path / "UCSDped2.m"
+    f.write_text("TestVideoFile{end+1}.gt_frame = [61-180];\n")
+    with pytest.raises(DataError, match="cannot parse range"):
+        readers.read_ucsd_m(f)

@@ -1,0 +1,82 @@
+"""Evaluation nodes on hand-made scores."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vad_kedro.core.errors import DataError
+from vad_kedro.pipelines.evaluation import nodes
+
+
+@pytest.fixture
+def labels():
+    return pd.DataFrame({
+        "video_id": ["a"] * 4 + ["b"] * 4,
+        "frame": [0, 1, 2, 3] * 2,
+        "label": [0, 0, 1, 1, 1, 1, 1, 1],
+        "anomaly_type": ["", "", "running", "running", "falling", "falling", "falling", "falling"],
+    })
+
+
+def _scores(values, seed=None):
+    df = pd.DataFrame({"video_id": ["a"] * 4 + ["b"] * 4, "frame": [0, 1, 2, 3] * 2, "score": values})
+    if seed is not None:
+        df["seed"] = seed
+    return df
+
+
+def test_evaluate_method_values_and_skipped_video(labels):
+    scores = _scores([0.1, 0.2, 0.9, 0.8, 0.5, 0.6, 0.7, 0.05])
+    summary, tracked, per_video, per_type = nodes.evaluate_method(scores, labels, {"name": "toy"}, "m")
+    # negatives 0.1, 0.2; positives 0.9, 0.8, 0.5, 0.6, 0.7 beat both, 0.05 neither -> 10/12
+    assert summary["micro_auc"] == pytest.approx(10 / 12)
+    assert summary["macro_auc"] == pytest.approx(1.0)          # only video a has both classes
+    assert summary["skipped_macro_videos"] == ["b"]
+    assert summary["per_type_auc"] == {"falling": pytest.approx(6 / 8), "running": pytest.approx(1.0)}
+    assert tracked["micro_auc"] == summary["micro_auc"]
+    assert per_video.set_index("video_id").loc["a", "auc"] == pytest.approx(1.0)
+    assert set(per_type["anomaly_type"]) == {"falling", "running"}
+
+
+def test_seeds_give_mean_and_std(labels):
+    good = _scores([0.1, 0.2, 0.9, 0.8, 0.5, 0.6, 0.7, 0.3], seed=0)   # AUC 1.0
+    half = _scores([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], seed=1)   # AUC 0.5
+    summary, *_ = nodes.evaluate_method(pd.concat([good, half]), labels, {"name": "toy"}, "m")
+    assert summary["n_seeds"] == 2
+    assert summary["micro_auc"] == pytest.approx(0.75)
+    assert summary["micro_auc_std"] == pytest.approx(0.25)
+
+
+def test_missing_or_nan_scores_are_named(labels):
+    with pytest.raises(DataError, match="m.frame_scores: 1 labelled frames have no score"):
+        nodes.evaluate_method(_scores([0.1] * 8).iloc[:7], labels, {}, "m")
+    with pytest.raises(DataError, match="NaN or inf"):
+        nodes.evaluate_method(_scores([np.nan] + [0.1] * 7), labels, {}, "m")
+
+
+def test_leaderboard_merges_stored_and_fresh_metrics(labels):
+    fresh, *_ = nodes.evaluate_method(_scores([0.1, 0.2, 0.9, 0.8, 0.5, 0.6, 0.7, 0.3]), labels, {"name": "toy"}, "new")
+    old = dict(fresh, method="old", micro_auc=0.6)
+    stale_new = dict(fresh, micro_auc=0.1)
+    table, md, per_type = nodes.build_leaderboard({"old/metrics.json": lambda: old, "new/metrics.json": lambda: stale_new},
+                                                  {"new.train": 2.0, "new.score": 0.5, "old.train": 9.0}, fresh)
+    assert table["method"].tolist() == ["new", "old"]              # fresh metrics override stored ones
+    assert table.set_index("method").loc["new", "seconds"] == pytest.approx(2.5)
+    assert "| new | toy | 1.000 |" in md and "Per-anomaly-type AUC" in md
+    assert set(per_type["method"]) == {"new", "old"}
+
+
+def test_motion_energy_sees_motion():
+    frames = np.zeros((4, 20, 20, 3), np.uint8)
+    frames[2, 5:15, 5:15] = 200            # something appears at frame 2 and leaves at 3
+    energy = nodes.motion_energy(frames)
+    assert energy.shape == (4,)
+    assert energy[0] == energy[1] == 0 and energy[2] > 0 and energy[3] > 0
+
+
+def test_plots_are_figures(labels):
+    scores = _scores([0.1, 0.2, 0.9, 0.8, 0.5, 0.6, 0.7, 0.3])
+    fig = nodes.plot_roc(scores, labels, "m")
+    assert fig.axes[0].get_title() == "ROC: m"
+    fig2 = nodes.plot_score_curves(scores, labels, 2, "m")
+    assert len(fig2.axes) == 2
