@@ -43,6 +43,7 @@ class SmokeProject:
         shutil.copytree(REPO / "conf", path / "conf", ignore=shutil.ignore_patterns("local"))
         (path / "conf" / "local").mkdir(exist_ok=True)
         shutil.copy(REPO / "pyproject.toml", path / "pyproject.toml")
+        (path / "src").mkdir()   # bootstrap wants it; the package itself is installed (pip -e)
         (path / ".telemetry").write_text("consent: false\n")
         for layer in DATA_LAYERS:
             (path / "data" / layer).mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,13 @@
 """Project settings (https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
 
+import warnings
+
 from vad_kedro.hooks import NodeTimingHook
+
+# Method namespaces ("rtfm.frame_scores") are deliberate dataset names; silence the generic advice.
+warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
+warnings.filterwarnings("ignore", message="register_new_resolver\(\) is deprecated")
 
 HOOKS = (NodeTimingHook(),)
 

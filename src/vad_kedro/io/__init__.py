@@ -1,5 +1,6 @@
 """Custom Kedro datasets (only where kedro-datasets has none) and real-format readers."""
 
 from .datasets import NpyDataset, NpzDataset, OptionalJSONDataset, TorchStateDataset
+from .mlflow_metrics import MetricsDataset
 
-__all__ = ["NpyDataset", "NpzDataset", "OptionalJSONDataset", "TorchStateDataset"]
+__all__ = ["MetricsDataset", "NpyDataset", "NpzDataset", "OptionalJSONDataset", "TorchStateDataset"]

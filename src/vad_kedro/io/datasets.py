@@ -60,7 +60,11 @@ class NpyDataset(_LocalVersioned):
         return np.load(str(self._get_load_path()), mmap_mode=self._mmap_mode, allow_pickle=False)
 
     def save(self, data: np.ndarray) -> None:
-        atomic_write(Path(str(self._get_save_path())), lambda p: np.save(p, np.asarray(data), allow_pickle=False), ".npy")
+        def write(p: Path) -> None:
+            with open(p, "wb") as fh:  # a file handle: np.save would append ".npy" to the temporary name
+                np.save(fh, np.asarray(data), allow_pickle=False)
+
+        atomic_write(Path(str(self._get_save_path())), write, ".npy")
 
 
 class NpzDataset(_LocalVersioned):

@@ -1,0 +1,65 @@
+"""Custom datasets: round trips, atomic saves, versioned checkpoints loaded with weights_only."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from kedro.io.core import Version
+
+from vad_kedro.io import MetricsDataset, NpyDataset, NpzDataset, OptionalJSONDataset, TorchStateDataset
+from vad_kedro.io.datasets import atomic_write
+
+
+def test_npy_and_npz_round_trip(tmp_path):
+    arr = np.arange(24, dtype=np.float16).reshape(2, 3, 4)
+    ds = NpyDataset(str(tmp_path / "a.npy"))
+    ds.save(arr)
+    assert np.array_equal(ds.load(), arr) and ds.load().dtype == np.float16
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npy"]          # no temporary file left
+    z = NpzDataset(str(tmp_path / "b.npz"))
+    z.save({"app": arr, "vel": np.ones(3)})
+    out = z.load()
+    assert set(out) == {"app", "vel"} and np.array_equal(out["app"], arr)
+
+
+def test_failed_save_keeps_previous_file(tmp_path):
+    target = tmp_path / "x.txt"
+    target.write_text("good")
+
+    def broken(p: Path) -> None:
+        p.write_text("half")
+        raise RuntimeError("crash while writing")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, broken)
+    assert target.read_text() == "good"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]
+
+
+def test_versioned_checkpoint_never_overwritten(tmp_path):
+    path = str(tmp_path / "model.pt")
+    TorchStateDataset(path, version=Version(None, "2026-01-01T00.00.00.000Z")).save({"w": torch.zeros(2), "lr": 0.1})
+    TorchStateDataset(path, version=Version(None, "2026-01-02T00.00.00.000Z")).save({"w": torch.ones(2), "lr": 0.2})
+    latest = TorchStateDataset(path, version=Version(None, None)).load()
+    assert torch.equal(latest["w"], torch.ones(2)) and latest["lr"] == 0.2
+    first = TorchStateDataset(path, version=Version("2026-01-01T00.00.00.000Z", None)).load()
+    assert torch.equal(first["w"], torch.zeros(2))
+
+
+def test_checkpoint_refuses_pickled_objects(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"module": torch.nn.Linear(2, 2)}, path)
+    with pytest.raises(Exception, match="[Ww]eights only"):
+        TorchStateDataset(str(path)).load()
+
+
+def test_optional_json_and_metrics_copy(tmp_path):
+    opt = OptionalJSONDataset(str(tmp_path / "t.json"))
+    assert opt.load() == {}
+    opt.save({"a": 1.5})
+    assert opt.load() == {"a": 1.5}
+    m = MetricsDataset(prefix="rtfm", filepath=str(tmp_path / "h.json"))
+    m.save({"loss": [1.0, 0.5], "val_auc": 0.8})            # no active MLflow run: local copy only
+    assert m.load() == {"loss": [1.0, 0.5], "val_auc": 0.8}
+    assert list(m._points({"loss": [1.0, float("nan"), 0.5]})) == [("rtfm.loss", 1.0, 0), ("rtfm.loss", 0.5, 2)]

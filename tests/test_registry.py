@@ -1,0 +1,51 @@
+"""The registry: every pipeline present is registered, none is empty, no method reads test labels."""
+
+import pytest
+from kedro.pipeline import Pipeline
+
+from vad_kedro import pipeline_registry
+from vad_kedro.pipeline_registry import METHOD_PIPELINES, register_pipelines
+
+
+@pytest.fixture(scope="module")
+def registered() -> dict[str, Pipeline]:
+    return register_pipelines()
+
+
+def test_every_registered_pipeline_has_nodes(registered):
+    assert {"preprocessing", "evaluation", "__default__"} <= set(registered)
+    for name, pipe in registered.items():
+        assert pipe.nodes, f"pipeline {name} is empty"
+
+
+def test_method_pipelines_bring_upstream_and_end_in_evaluation(registered):
+    for name in METHOD_PIPELINES:
+        module = pipeline_registry._load(name)
+        if module is None:
+            continue
+        pipe = registered[name]
+        free = {d for d in pipe.inputs() if not d.startswith("params:") and d != "parameters"}
+        # only the leaderboard's stored metrics / timings may come from outside the run
+        free = {d for d in free if not d.endswith("_previous")}  # incremental caches: absent on a fresh clone
+        assert free <= {"stored_metrics", "node_timings"}, f"{name} needs unproduced inputs {free}"
+        for method in module.METHODS:
+            assert f"{method}.metrics" in pipe.all_outputs()
+
+
+def test_no_method_node_reads_frame_labels():
+    for name in METHOD_PIPELINES:
+        module = pipeline_registry._load(name)
+        if module is None:
+            continue
+        for node in module.create_pipeline().nodes:
+            assert "frame_labels" not in node.inputs, f"{node.name} reads test labels"
+            assert "pixel_masks" not in node.inputs, f"{node.name} reads test masks"
+
+
+def test_default_pipeline_covers_every_method(registered):
+    default = registered["__default__"]
+    for name in METHOD_PIPELINES:
+        module = pipeline_registry._load(name)
+        if module is not None:
+            assert set(registered[name].nodes) <= set(default.nodes) | {
+                n for n in registered[name].nodes if n.name.endswith("build_leaderboard")}
