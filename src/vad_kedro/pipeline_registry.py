@@ -50,23 +50,26 @@ def register_pipelines() -> dict[str, Pipeline]:
     baseline = evaluation.create_baseline_pipeline()
     pipelines: dict[str, Pipeline] = {
         "preprocessing": pre,
-        "evaluation": pre + baseline + evaluation.create_pipeline(evaluation.BASELINE_METHODS, "evaluation"),
+        "evaluation": pre + baseline + evaluation.create_pipeline(evaluation.BASELINE_METHODS, "evaluation",
+                                                                 {"motion_baseline": "evaluation"}),
     }
     if fe_module:
         pipelines["feature_extraction"] = pre + fe
 
+    modules = {name: m for name in METHOD_PIPELINES if (m := _load(name)) is not None}
+    method_pipeline = {m: "evaluation" for m in evaluation.BASELINE_METHODS}
+    method_pipeline.update({method: name for name, mod in modules.items() for method in mod.METHODS})
+    method_pipeline["feature_extraction"] = "feature_extraction"
+
     all_methods = list(evaluation.BASELINE_METHODS)
     methods_pipeline = Pipeline([])
-    for name in METHOD_PIPELINES:
-        module = _load(name)
-        if module is None:
-            continue
+    for name, module in modules.items():
         method = module.create_pipeline()
         all_methods += module.METHODS
         methods_pipeline += method
-        core = method + evaluation.create_pipeline(module.METHODS, name)
+        core = method + evaluation.create_pipeline(module.METHODS, name, method_pipeline)
         pipelines[name] = upstream_for(core, producers) + core
 
-    everything = producers + baseline + methods_pipeline + evaluation.create_pipeline(all_methods)
+    everything = producers + baseline + methods_pipeline + evaluation.create_pipeline(all_methods, None, method_pipeline)
     pipelines["__default__"] = everything
     return pipelines

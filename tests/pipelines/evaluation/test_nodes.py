@@ -80,3 +80,26 @@ def test_plots_are_figures(labels):
     assert fig.axes[0].get_title() == "ROC: m"
     fig2 = nodes.plot_score_curves(scores, labels, 2, "m")
     assert len(fig2.axes) == 2
+
+
+def test_report_is_self_contained_html(labels):
+    from vad_kedro.pipelines.evaluation import report
+
+    good = _scores([0.1, 0.2, 0.9, 0.8, 0.5, 0.6, 0.7, 0.3])
+    summary, *_ = nodes.evaluate_method(good, labels, {"name": "toy"}, "m")
+    board, _, per_type = nodes.build_leaderboard({}, {"m.train": 3.0, "prepare_raw": 1.0}, summary)
+    page = report.build_report(board, per_type, labels, {"m/": lambda: good}, {"m.train": 3.0, "prepare_raw": 1.0},
+                               2, {"m": "method_pipe"})
+    assert page.startswith("<html>") and "</html>" in page
+    assert "Leaderboard" in page and "Per-anomaly-type AUC" in page and "ROC curves" in page
+    assert page.count("data:image/png;base64,") == 2                    # ROC + hardest videos, embedded
+    assert "method_pipe" in page and "preprocessing" in page            # run time per pipeline
+    assert "http" not in page.replace("http-equiv", "")                 # nothing fetched from outside
+
+
+def test_pipeline_times_groups_by_method_pipeline():
+    from vad_kedro.pipelines.evaluation.report import pipeline_times
+
+    t = pipeline_times({"rtfm.train": 2.0, "mil.train": 1.0, "prepare_raw": 0.5, "feature_extraction.flow": 4.0},
+                       {"rtfm": "weak_supervision", "mil": "weak_supervision"}).set_index("pipeline")["seconds"]
+    assert t.to_dict() == {"feature_extraction": 4.0, "weak_supervision": 3.0, "preprocessing": 0.5}

@@ -4,7 +4,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from . import nodes
+from . import nodes, report
 
 BASELINE_METHODS = ["motion_baseline"]
 
@@ -35,12 +35,14 @@ def _method_evaluation(method: str) -> Pipeline:
                     parameters={"params:dataset", "params:evaluation.n_plot_videos"})
 
 
-def create_pipeline(methods: list[str], group: str | None = None) -> Pipeline:
+def create_pipeline(methods: list[str], group: str | None = None,
+                    method_pipeline: dict[str, str] | None = None) -> Pipeline:
     """Evaluate each method in ``methods`` and build the leaderboard over all stored metrics.
 
     ``group`` namespaces the leaderboard node when a registered pipeline evaluates only some
     methods, so several method pipelines can run in one command (each leaderboard node writes the
-    same files, reading every method's stored metrics).
+    same files, reading every method's stored metrics). ``method_pipeline`` maps method
+    namespaces to pipeline names for the report's run-time table.
     """
     per_method = sum((_method_evaluation(m) for m in methods), Pipeline([]))
     prefix = f"{group}." if group else ""
@@ -48,5 +50,9 @@ def create_pipeline(methods: list[str], group: str | None = None) -> Pipeline:
         node(nodes.build_leaderboard, ["stored_metrics", "node_timings", *[f"{m}.metrics" for m in methods]],
              [f"{prefix}leaderboard", f"{prefix}leaderboard_md", f"{prefix}per_type_auc"],
              name=f"{prefix}build_leaderboard"),
+        node(_named(report.build_report, method_pipeline=dict(method_pipeline or {})),
+             [f"{prefix}leaderboard", f"{prefix}per_type_auc", "frame_labels", "stored_frame_scores", "node_timings",
+              "params:evaluation.n_report_videos"],
+             f"{prefix}report", name=f"{prefix}build_report"),
     ])
     return per_method + leaderboard
