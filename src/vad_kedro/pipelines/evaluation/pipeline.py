@@ -49,10 +49,10 @@ def create_pipeline(methods: list[str], group: str | None = None,
     leaderboard = Pipeline([
         node(nodes.build_leaderboard, ["stored_metrics", "node_timings", *[f"{m}.metrics" for m in methods]],
              [f"{prefix}leaderboard", f"{prefix}leaderboard_md", f"{prefix}per_type_auc"],
-             name=f"{prefix}build_leaderboard"),
+             name="build_leaderboard", namespace=group),
         node(_named(report.build_report, method_pipeline=dict(method_pipeline or {})),
              [f"{prefix}leaderboard", f"{prefix}per_type_auc", "frame_labels", "stored_frame_scores", "node_timings",
               "params:evaluation.n_report_videos"],
-             f"{prefix}report", name=f"{prefix}build_report"),
+             f"{prefix}report", name="build_report", namespace=group),
     ])
     return per_method + leaderboard

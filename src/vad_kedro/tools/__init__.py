@@ -1,0 +1,1 @@
+"""Developer tools: static kedro-viz build, headless-browser checks and screenshots."""
