@@ -9,17 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 import cv2
-import matplotlib
+from matplotlib.figure import Figure
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from vad_kedro.core import metrics as M  # noqa: E402
-from vad_kedro.core import smoothing  # noqa: E402
-from vad_kedro.core.errors import DataError  # noqa: E402
-from vad_kedro.core.progress import progress  # noqa: E402
+from vad_kedro.core import metrics as M
+from vad_kedro.core import smoothing
+from vad_kedro.core.errors import DataError
+from vad_kedro.core.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +108,12 @@ def evaluate_method(frame_scores: pd.DataFrame, frame_labels: pd.DataFrame, data
     return summary, tracked, per_video, per_type
 
 
-def plot_roc(frame_scores: pd.DataFrame, frame_labels: pd.DataFrame, method: str) -> plt.Figure:
+def plot_roc(frame_scores: pd.DataFrame, frame_labels: pd.DataFrame, method: str) -> Figure:
     """ROC curve of the (first seed's) frame scores."""
     df = join_scores(frame_scores, frame_labels, method)
     df = df[df["seed"] == df["seed"].min()]
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.subplots()
     if df["label"].nunique() == 2:
         fpr, tpr = M.roc_points(df["label"].to_numpy(), df["score"].to_numpy())
         ax.plot(fpr, tpr, label=f"{method} (AUC {M.micro_auc(df['label'], df['score']):.3f})")
@@ -127,12 +125,13 @@ def plot_roc(frame_scores: pd.DataFrame, frame_labels: pd.DataFrame, method: str
 
 
 def plot_score_curves(frame_scores: pd.DataFrame, frame_labels: pd.DataFrame, n_videos: int,
-                      method: str) -> plt.Figure:
+                      method: str) -> Figure:
     """Score curves of the test videos with the most abnormal frames; ground truth shaded."""
     df = join_scores(frame_scores, frame_labels, method)
     df = df[df["seed"] == df["seed"].min()]
     order = df.groupby("video_id")["label"].mean().sort_values(ascending=False).index[:n_videos]
-    fig, axes = plt.subplots(len(order), 1, figsize=(8, 1.6 * max(len(order), 1)), squeeze=False)
+    fig = Figure(figsize=(8, 1.6 * max(len(order), 1)))
+    axes = fig.subplots(max(len(order), 1), 1, squeeze=False)
     for ax, vid in zip(axes[:, 0], order):
         g = df[df["video_id"] == vid].sort_values("frame")
         ax.fill_between(g["frame"], 0, 1, where=g["label"].to_numpy() > 0, color="tab:red", alpha=0.2,

@@ -10,13 +10,10 @@ import math
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-import matplotlib
+from matplotlib.figure import Figure
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from vad_kedro.core import metrics as M  # noqa: E402
+from vad_kedro.core import metrics as M
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -26,10 +23,9 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-widt
 """
 
 
-def _png(fig: plt.Figure) -> str:
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
 
 
@@ -46,8 +42,9 @@ def _joined(scores: dict[str, pd.DataFrame], labels: pd.DataFrame) -> dict[str, 
     return out
 
 
-def roc_figure(joined: dict[str, pd.DataFrame]) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6, 6))
+def roc_figure(joined: dict[str, pd.DataFrame]) -> Figure:
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
     for method, df in sorted(joined.items()):
         if df["label"].nunique() == 2:
             fpr, tpr = M.roc_points(df["label"].to_numpy(), df["score"].to_numpy())
@@ -71,8 +68,9 @@ def hardest_videos(joined: dict[str, pd.DataFrame], n: int) -> list[str]:
     return list(mean.index[:n])
 
 
-def curves_figure(joined: dict[str, pd.DataFrame], videos: list[str]) -> plt.Figure:
-    fig, axes = plt.subplots(len(videos), 1, figsize=(10, 2.2 * len(videos)), squeeze=False)
+def curves_figure(joined: dict[str, pd.DataFrame], videos: list[str]) -> Figure:
+    fig = Figure(figsize=(10, 2.2 * len(videos)))
+    axes = fig.subplots(len(videos), 1, squeeze=False)
     for ax, vid in zip(axes[:, 0], videos):
         for method, df in sorted(joined.items()):
             g = df[df["video_id"] == vid].sort_values("frame")
