@@ -12,7 +12,7 @@ from kedro.framework.hooks import hook_impl
 
 logger = logging.getLogger(__name__)
 
-TIMINGS_FILE = Path("data/08_reporting/node_timings.json")
+TIMINGS_FILE = Path("08_reporting/node_timings.json")   # under globals.data_root (data, or data/smoke)
 
 
 class NodeTimingHook:
@@ -26,11 +26,12 @@ class NodeTimingHook:
         self._started: dict[str, float] = {}
         self._n_done = 0
         self._n_total = 0
-        self._project_path = Path.cwd()
+        self._timings = Path("data") / TIMINGS_FILE
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        self._project_path = Path(context.project_path)
+        data_root = context.config_loader["globals"].get("data_root", "data")
+        self._timings = Path(context.project_path) / data_root / TIMINGS_FILE
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any) -> None:
@@ -46,7 +47,7 @@ class NodeTimingHook:
     def after_node_run(self, node: Any) -> None:
         seconds = time.perf_counter() - self._started.pop(node.name, time.perf_counter())
         self._n_done += 1
-        path = self._project_path / TIMINGS_FILE
+        path = self._timings
         try:
             data = json.loads(path.read_text()) if path.exists() else {}
         except json.JSONDecodeError:

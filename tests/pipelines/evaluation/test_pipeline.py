@@ -18,6 +18,6 @@ def test_preprocessing_and_baseline_leaderboard(smoke_project):
     board = smoke_project.load("leaderboard")
     row = board.set_index("method").loc["motion_baseline"]
     assert 0.0 <= row["micro_auc"] <= 1.0 and row["n_frames"] == len(labels)
-    md = (smoke_project.path / "data" / "08_reporting" / "leaderboard.md").read_text()
+    md = (smoke_project.path / "data" / "smoke" / "08_reporting" / "leaderboard.md").read_text()
     assert "| motion_baseline |" in md
-    assert (smoke_project.path / "data" / "08_reporting" / "methods" / "motion_baseline" / "roc.png").stat().st_size > 0
+    assert (smoke_project.path / "data" / "smoke" / "08_reporting" / "methods" / "motion_baseline" / "roc.png").stat().st_size > 0
