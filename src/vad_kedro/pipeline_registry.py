@@ -11,7 +11,7 @@ import logging
 
 from kedro.pipeline import Pipeline
 
-from vad_kedro.pipelines import evaluation, preprocessing
+from vad_kedro.pipelines import evaluation, inference, preprocessing
 
 logger = logging.getLogger(__name__)
 
@@ -72,4 +72,7 @@ def register_pipelines() -> dict[str, Pipeline]:
 
     everything = producers + baseline + methods_pipeline + evaluation.create_pipeline(all_methods, None, method_pipeline)
     pipelines["__default__"] = everything
+    if fe_module:
+        inference_pipeline = inference.create_pipeline(modules, fe)
+        pipelines["inference"] = inference_pipeline   # reads the trained project: no upstream re-run
     return pipelines

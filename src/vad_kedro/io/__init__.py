@@ -1,6 +1,7 @@
 """Custom Kedro datasets (only where kedro-datasets has none) and real-format readers."""
 
-from .datasets import NpyDataset, NpzDataset, OptionalJSONDataset, TorchStateDataset
+from .datasets import (LazyCheckpoint, LazyCheckpointDataset, NpyDataset, NpzDataset, OptionalJSONDataset,
+                       TorchStateDataset)
 from .mlflow_metrics import MetricsDataset
 
-__all__ = ["MetricsDataset", "NpyDataset", "NpzDataset", "OptionalJSONDataset", "TorchStateDataset"]
+__all__ = ["LazyCheckpoint", "LazyCheckpointDataset", "MetricsDataset", "NpyDataset", "NpzDataset", "OptionalJSONDataset", "TorchStateDataset"]

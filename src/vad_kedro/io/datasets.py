@@ -123,3 +123,35 @@ class OptionalJSONDataset(AbstractDataset):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._path)}
+
+
+class LazyCheckpoint:
+    """A checkpoint that is only read when called; ``available`` is False when none was ever saved."""
+
+    def __init__(self, path: str | None, where: str) -> None:
+        self.path = path
+        self.where = where
+
+    @property
+    def available(self) -> bool:
+        return self.path is not None
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None:
+            raise FileNotFoundError(f"{self.where}: no trained model saved")
+        return torch.load(self.path, map_location="cpu", weights_only=True)
+
+
+class LazyCheckpointDataset(TorchStateDataset):
+    """Read-only view of a versioned checkpoint that loads lazily and tolerates its absence.
+
+    Lets a pipeline take many methods' models as inputs while reading only the one it needs.
+    """
+
+    def load(self) -> LazyCheckpoint:
+        if not self._exists():
+            return LazyCheckpoint(None, str(self._filepath))
+        return LazyCheckpoint(str(self._get_load_path()), str(self._filepath))
+
+    def save(self, data: Any) -> None:
+        raise NotImplementedError("LazyCheckpointDataset is read-only")
