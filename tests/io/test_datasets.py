@@ -63,3 +63,14 @@ def test_optional_json_and_metrics_copy(tmp_path):
     m.save({"loss": [1.0, 0.5], "val_auc": 0.8})            # no active MLflow run: local copy only
     assert m.load() == {"loss": [1.0, 0.5], "val_auc": 0.8}
     assert list(m._points({"loss": [1.0, float("nan"), 0.5]})) == [("rtfm.loss", 1.0, 0), ("rtfm.loss", 0.5, 2)]
+
+
+def test_optional_partitioned_dataset_loads_empty(tmp_path):
+    from vad_kedro.io import OptionalPartitionedDataset
+
+    ds = OptionalPartitionedDataset(path=str(tmp_path / "parts"), dataset="vad_kedro.io.NpyDataset",
+                                    filename_suffix=".npy")
+    assert ds.load() == {}
+    ds.save({"v1": np.ones(3)})
+    loaded = ds.load()
+    assert list(loaded) == ["v1"] and np.array_equal(loaded["v1"](), np.ones(3))

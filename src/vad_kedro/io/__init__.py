@@ -1,7 +1,7 @@
 """Custom Kedro datasets (only where kedro-datasets has none) and real-format readers."""
 
 from .datasets import (LazyCheckpoint, LazyCheckpointDataset, NpyDataset, NpzDataset, OptionalJSONDataset,
-                       TorchStateDataset)
+                       OptionalPartitionedDataset, TorchStateDataset)
 from .mlflow_metrics import MetricsDataset
 
-__all__ = ["LazyCheckpoint", "LazyCheckpointDataset", "MetricsDataset", "NpyDataset", "NpzDataset", "OptionalJSONDataset", "TorchStateDataset"]
+__all__ = ["LazyCheckpoint", "LazyCheckpointDataset", "MetricsDataset", "NpyDataset", "NpzDataset", "OptionalJSONDataset", "OptionalPartitionedDataset", "TorchStateDataset"]

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from kedro.io import AbstractDataset, AbstractVersionedDataset
 from kedro.io.core import Version
+from kedro_datasets.partitions import PartitionedDataset
 
 
 def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
@@ -155,3 +156,16 @@ class LazyCheckpointDataset(TorchStateDataset):
 
     def save(self, data: Any) -> None:
         raise NotImplementedError("LazyCheckpointDataset is read-only")
+
+
+class OptionalPartitionedDataset(PartitionedDataset):
+    """A PartitionedDataset that loads as ``{}`` when it has no partitions (instead of raising).
+
+    Used for per-video data that some datasets legitimately lack, e.g. ``frames`` and ``flow`` of
+    an I3D feature release.
+    """
+
+    def load(self) -> dict[str, Callable[[], Any]]:
+        if not self._list_partitions():
+            return {}
+        return super().load()

@@ -1,0 +1,626 @@
+"""Feature extraction: tracks, optical flow, snippet features and object features per video.
+
+Each node returns ``({video_id: callable}, manifest)``: the callables compute one video when the
+PartitionedDataset saves it (memory bounded by one video), and the manifest ``{video_id: key}``
+records a content key per video (:mod:`vad_kedro.vision.incremental`). Videos whose key equals
+the previous run's are left out of the returned dict, so their partitions stay as they are and
+re-running after adding one video costs one video.
+
+Bad input raises :class:`~vad_kedro.core.errors.DataError` naming the video, before heavy work
+where it can be seen from ``video_index`` or from small files (box / pose files are read and
+checked up front); boxes outside the image are clipped and counted in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from vad_kedro.core.errors import DataError
+from vad_kedro.core.progress import progress
+from vad_kedro.io.boxes import read_alphapose, read_json_boxes, read_mot_tracks
+from vad_kedro.vision.backbones import build_backbone
+from vad_kedro.vision.descriptors import box_flow_histograms, box_hog
+from vad_kedro.vision.detection import DETECTORS
+from vad_kedro.vision.flow import compute_flow
+from vad_kedro.vision.geometry import clip_boxes, iou_matrix
+from vad_kedro.vision.incremental import content_key, path_stat, plan_videos, video_fingerprint
+from vad_kedro.vision.snippets import NEEDS_FLOW, SNIPPET_EXTRACTORS, n_snippets
+from vad_kedro.vision.tracking import TRACK_COLUMNS, cast_tracks, track_detections
+
+logger = logging.getLogger(__name__)
+
+Loader = Callable[[], Any]
+
+#: Bump when an output's algorithm changes, so cached partitions are recomputed.
+CODE_VERSIONS = {"tracks": "1", "flow": "1", "snippet_features": "1", "object_features": "1"}
+
+IMPORT_DETECTORS = {"ground_truth": "mot_txt", "mot_txt": "mot_txt", "json_idx": "json_idx"}
+DEFAULT_BOX_TEMPLATES = {
+    "mot_txt": "{root}/annotations/tracks/{split_dir}/{video}.txt",
+    "json_idx": "{root}/detection_results/{split_short}/{video}_det-results.json",
+}
+DEFAULT_POSE_TEMPLATE = "{root}/annotations/pose/{split_dir}/{video}.json"
+POSE_DIM = 34
+
+
+# ----------------------------------------------------------------------------------------------
+# shared helpers
+# ----------------------------------------------------------------------------------------------
+def index_rows(video_index: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of ``video_index`` as dicts, checked: unique ids, at least one frame.
+
+    (Frame sizes are checked against the decoded frames; precomputed-feature datasets have size 0.)
+    """
+    required = {"video_id", "split", "source_path", "n_frames", "height", "width"}
+    missing = required - set(video_index.columns)
+    if missing:
+        raise DataError("video_index", f"missing columns {sorted(missing)}")
+    dup = video_index["video_id"][video_index["video_id"].duplicated()]
+    if len(dup):
+        raise DataError("video_index", f"duplicate video ids {sorted(dup.astype(str))[:5]}")
+    rows = video_index.to_dict("records")
+    for r in rows:
+        r["video_id"] = str(r["video_id"])
+        if int(r["n_frames"]) <= 0:
+            raise DataError(r["video_id"], "video has zero frames")
+    return sorted(rows, key=lambda r: r["video_id"])
+
+
+def template_fields(row: Mapping[str, Any], root: str) -> dict[str, str]:
+    """Fields available to path templates: root, video_id, video, split, split_dir, split_short.
+
+    ``video`` strips the ``train_`` / ``test_`` prefix of the id (the val split keeps ``train_``);
+    ``split_dir`` is ``training`` / ``testing`` and ``split_short`` ``train`` / ``test``.
+    """
+    vid = str(row["video_id"])
+    for prefix, short, long_ in (("train_", "train", "training"), ("test_", "test", "testing")):
+        if vid.startswith(prefix):
+            video = vid[len(prefix):]
+            break
+    else:
+        short = "test" if row.get("split") == "test" else "train"
+        long_ = "testing" if short == "test" else "training"
+        video = vid
+    return {"root": str(root), "video_id": vid, "video": video, "split": str(row.get("split", "")),
+            "split_dir": long_, "split_short": short}
+
+
+def load_frames(row: Mapping[str, Any], frames: Mapping[str, Loader]) -> np.ndarray:
+    """Load one video's frames and check them against ``video_index`` (count, size, dtype)."""
+    vid = row["video_id"]
+    if vid not in frames:
+        raise DataError(vid, "no frames partition (run the preprocessing pipeline first)")
+    arr = frames[vid]()
+    if not isinstance(arr, np.ndarray) or arr.ndim != 4 or arr.shape[-1] != 3:
+        raise DataError(vid, f"frames must be uint8 [T,H,W,3], got {getattr(arr, 'shape', type(arr))}")
+    if arr.shape[0] == 0:
+        raise DataError(vid, "video has zero frames")
+    if arr.dtype != np.uint8:
+        raise DataError(vid, f"frames must be uint8, got {arr.dtype}")
+    if arr.shape[0] != int(row["n_frames"]):
+        raise DataError(vid, f"frames has {arr.shape[0]} frames but video_index says {row['n_frames']}")
+    if arr.shape[1:3] != (int(row["height"]), int(row["width"])):
+        raise DataError(vid, f"frames are {arr.shape[1]}x{arr.shape[2]} but video_index says "
+                             f"{row['height']}x{row['width']} (frames of differing sizes?)")
+    return np.ascontiguousarray(arr)
+
+
+def _check_partitions(rows: list[dict], parts: Mapping[str, Loader], name: str, vids: list[str] | None = None) -> None:
+    wanted = set(vids) if vids is not None else {r["video_id"] for r in rows}
+    missing = sorted(wanted - set(parts))
+    if missing:
+        raise DataError(missing[0], f"no {name} partition ({len(missing)} videos missing: {', '.join(missing[:5])})")
+
+
+def _lazy(vids: list[str], compute: Callable[[str], Any], desc: str) -> dict[str, Callable[[], Any]]:
+    """``{vid: callable}`` that computes each video at save time and advances one progress bar."""
+    if not vids:
+        return {}
+    bar = progress(None, desc=desc, total=len(vids), unit="video")
+
+    def make(vid: str) -> Callable[[], Any]:
+        def run() -> Any:
+            out = compute(vid)
+            bar.update(1)
+            if bar.n >= len(vids):
+                bar.close()
+            return out
+
+        return run
+
+    return {v: make(v) for v in vids}
+
+
+def _plan(name: str, keys: dict[str, str], previous: Mapping[str, str] | None, incremental: bool) -> list[str]:
+    todo, skip = plan_videos(keys, previous if incremental else None)
+    logger.info("%s: computing %d videos, %d unchanged (skipped)", name, len(todo), len(skip))
+    return todo
+
+
+def _source_size(row: Mapping[str, Any], frames_glob: str) -> tuple[int, int] | None:
+    """(H, W) of the source video (first frame of a frame folder, or a video file's header)."""
+    src = Path(str(row.get("source_path", "")))
+    try:
+        if src.is_dir():
+            files = sorted(src.glob(frames_glob or "*"))
+            if files:
+                img = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
+                if img is not None:
+                    return int(img.shape[0]), int(img.shape[1])
+        elif src.is_file():
+            cap = cv2.VideoCapture(str(src))
+            h, w = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+            cap.release()
+            if h > 0 and w > 0:
+                return h, w
+    except cv2.error:
+        return None
+    return None
+
+
+def _scale_to_working(row: Mapping[str, Any], dataset: Mapping[str, Any], source_size) -> tuple[float, float]:
+    """(sx, sy) mapping source-file pixels to working-resolution pixels."""
+    if source_size in (None, "auto"):
+        size = _source_size(row, str(dataset.get("frames_glob", "*")))
+    elif source_size == "working":
+        size = None
+    else:
+        size = (int(source_size[0]), int(source_size[1]))
+    if size is None:
+        return 1.0, 1.0
+    return int(row["width"]) / size[1], int(row["height"]) / size[0]
+
+
+def clip_table(df: pd.DataFrame, height: int, width: int, min_size: float = 1.0) -> tuple[pd.DataFrame, int, int]:
+    """Clip boxes to the image; drop boxes smaller than ``min_size`` after clipping.
+
+    Returns (table, number clipped, number dropped).
+    """
+    if df.empty:
+        return df, 0, 0
+    boxes, changed = clip_boxes(df[["x1", "y1", "x2", "y2"]].to_numpy(), height, width)
+    df = df.copy()
+    df[["x1", "y1", "x2", "y2"]] = boxes
+    keep = ((boxes[:, 2] - boxes[:, 0]) >= min_size) & ((boxes[:, 3] - boxes[:, 1]) >= min_size)
+    return df[keep].reset_index(drop=True), int(changed.sum()), int((~keep).sum())
+
+
+# ----------------------------------------------------------------------------------------------
+# tracks
+# ----------------------------------------------------------------------------------------------
+def _import_spec(params: Mapping[str, Any]) -> tuple[str, str, int, str]:
+    detector = params.get("detector", "background_subtraction")
+    fmt = IMPORT_DETECTORS[detector]
+    imp = params.get("import", {}) or {}
+    template = imp.get("path_template") or DEFAULT_BOX_TEMPLATES[fmt]
+    base = imp.get("frame_base")
+    base = (1 if fmt == "mot_txt" else 0) if base is None else int(base)
+    return fmt, template, base, imp.get("box_format", "xywh")
+
+
+def read_imported_boxes(row: Mapping[str, Any], root: str, dataset: Mapping[str, Any],
+                        params: Mapping[str, Any]) -> pd.DataFrame:
+    """Read, rescale, validate and clip one video's imported box file (detector ground_truth / mot_txt / json_idx).
+
+    Raises DataError when the file is missing or malformed, or references frames beyond the video.
+    """
+    vid = row["video_id"]
+    fmt, template, base, box_format = _import_spec(params)
+    path = Path(template.format(**template_fields(row, root)))
+    if not path.is_file():
+        raise DataError(vid, f"box file {path} not found (tracks.detector={params.get('detector')}, "
+                             f"template {template!r})")
+    df = read_mot_tracks(path, base) if fmt == "mot_txt" else read_json_boxes(path, base, box_format)
+    n, h, w = int(row["n_frames"]), int(row["height"]), int(row["width"])
+    if len(df) and int(df["frame"].max()) >= n:
+        raise DataError(vid, f"box file {path} references frame {int(df['frame'].max())} (0-based) but the "
+                             f"video has {n} frames")
+    sx, sy = _scale_to_working(row, dataset, (params.get("import", {}) or {}).get("source_size", "auto"))
+    df = df.copy()
+    df[["x1", "x2"]] *= sx
+    df[["y1", "y2"]] *= sy
+    df, n_clip, n_drop = clip_table(df, h, w, float(params.get("min_box_size", 1.0)))
+    if n_clip or n_drop:
+        logger.warning("%s: clipped %d boxes reaching outside the %dx%d image, dropped %d left empty (%s)",
+                       vid, n_clip, h, w, n_drop, path)
+    return df
+
+
+def tracks_from_boxes(df: pd.DataFrame, retrack: bool, tracker: Mapping[str, Any], n_frames: int) -> pd.DataFrame:
+    """Imported boxes -> tracks table; ``retrack`` ignores the file's ids and runs the IoU tracker."""
+    if retrack:
+        dets = [np.zeros((0, 5))] * n_frames
+        for f, g in df.groupby("frame"):
+            dets[int(f)] = g[["x1", "y1", "x2", "y2", "score"]].to_numpy()
+        return track_detections(dets, **tracker)
+    if df.empty:
+        return cast_tracks(pd.DataFrame(columns=TRACK_COLUMNS))
+    return cast_tracks(df).sort_values(["frame", "track_id"], kind="stable").reset_index(drop=True)
+
+
+def detect_and_track(frames: np.ndarray, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Run the configured detector on one video's frames, then the IoU tracker; boxes clipped to the image."""
+    name = params.get("detector", "background_subtraction")
+    if name not in DETECTORS:
+        raise ValueError(f"tracks.detector must be one of {sorted(DETECTORS) + sorted(IMPORT_DETECTORS)}, got {name!r}")
+    dets = DETECTORS[name](frames, **(params.get(name) or {}))
+    df = track_detections(dets, **(params.get("tracker") or {}))
+    h, w = frames.shape[1:3]
+    df, _, _ = clip_table(df, h, w, float(params.get("min_box_size", 1.0)))
+    return cast_tracks(df)
+
+
+def extract_tracks(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_manifest: Mapping[str, Any],
+                   dataset: Mapping[str, Any], params: Mapping[str, Any], incremental: bool,
+                   previous: Mapping[str, str]) -> tuple[dict[str, Callable[[], pd.DataFrame]], dict[str, str]]:
+    """Object tracks per video: frame, track_id, x1, y1, x2, y2, score (working-resolution pixels).
+
+    ``params.detector``: ``background_subtraction`` (default) or ``hog_people`` (+ IoU/Hungarian
+    tracker), or an importer of existing files: ``ground_truth`` (the synthetic benchmark's MOT
+    tracks; analysis only), ``mot_txt``, ``json_idx`` (RegionCLIP / AlphaPose ``idx`` lists).
+    """
+    rows = index_rows(video_index)
+    detector = params.get("detector", "background_subtraction")
+    root = str(raw_manifest.get("root", dataset.get("root", "")))
+    importing = detector in IMPORT_DETECTORS
+    if not importing and detector not in DETECTORS:
+        raise ValueError(f"tracks.detector must be one of {sorted(DETECTORS) + sorted(IMPORT_DETECTORS)}, "
+                         f"got {detector!r}")
+    if detector == "ground_truth":
+        logger.warning("tracks.detector=ground_truth: using the generator's boxes (analysis only, not a detector)")
+    by_id = {r["video_id"]: r for r in rows}
+    # only the parameters that shape this run's tracks enter the key
+    relevant = {"detector": detector, "min_box_size": params.get("min_box_size", 1.0),
+                "settings": params.get("import") if importing else params.get(detector),
+                "tracker": params.get("tracker") if not importing or (params.get("import") or {}).get("retrack")
+                else None}
+    keys, imported = {}, {}
+    for r in rows:
+        extra = None
+        if importing:
+            imported[r["video_id"]] = read_imported_boxes(r, root, dataset, params)  # small; checked up front
+            _, template, _, _ = _import_spec(params)
+            extra = path_stat(template.format(**template_fields(r, root)))
+        keys[r["video_id"]] = content_key(CODE_VERSIONS["tracks"], video_fingerprint(r), relevant, extra)
+    todo = _plan("tracks", keys, previous, incremental)
+    if not importing:
+        _check_partitions(rows, frames, "frames", todo)
+
+    def compute(vid: str) -> pd.DataFrame:
+        row = by_id[vid]
+        if importing:
+            return tracks_from_boxes(imported[vid], bool((params.get("import") or {}).get("retrack", False)),
+                                     params.get("tracker") or {}, int(row["n_frames"]))
+        return detect_and_track(load_frames(row, frames), params)
+
+    return _lazy(todo, compute, "tracks"), keys
+
+
+# ----------------------------------------------------------------------------------------------
+# flow
+# ----------------------------------------------------------------------------------------------
+def extract_flow(video_index: pd.DataFrame, frames: Mapping[str, Loader], params: Mapping[str, Any],
+                 incremental: bool, previous: Mapping[str, str]
+                 ) -> tuple[dict[str, Callable[[], np.ndarray]], dict[str, str]]:
+    """Dense optical flow per video, float16 [T, H//s, W//s, 2], t -> t+1, last frame repeats T-2 -> T-1.
+
+    Videos without frames (precomputed-feature datasets) get no flow.
+    """
+    rows = index_rows(video_index)
+    if not frames:
+        logger.warning("flow: the frames dataset is empty (precomputed-feature dataset?): no flow computed")
+        rows = []
+    by_id = {r["video_id"]: r for r in rows}
+    keys = {r["video_id"]: content_key(CODE_VERSIONS["flow"], video_fingerprint(r), dict(params)) for r in rows}
+    todo = _plan("flow", keys, previous, incremental)
+    _check_partitions(rows, frames, "frames", todo)
+
+    def compute(vid: str) -> np.ndarray:
+        f = load_frames(by_id[vid], frames)
+        return compute_flow(f, method=params.get("method", "dis"), downsample=int(params.get("downsample", 2)),
+                            dis_preset=params.get("dis_preset", "ultrafast"),
+                            dis_finest_scale=params.get("dis_finest_scale", 1),
+                            dis_refinement_iterations=params.get("dis_refinement_iterations", 0),
+                            compute_scale=float(params.get("compute_scale", 1.0)),
+                            farneback=params.get("farneback"), dtype=params.get("dtype", "float16"))
+
+    return _lazy(todo, compute, "flow"), keys
+
+
+def load_flow(vid: str, flow: Mapping[str, Loader], n_frames: int, height: int, width: int) -> np.ndarray:
+    """Load one video's flow and check its length and grid against the video."""
+    if vid not in flow:
+        raise DataError(vid, "no flow partition (feature_extraction.extract_flow did not write it)")
+    fl = np.asarray(flow[vid]())
+    if fl.ndim != 4 or fl.shape[0] != n_frames or fl.shape[-1] != 2:
+        raise DataError(vid, f"flow must be [{n_frames},h,w,2], got {fl.shape}")
+    if fl.shape[1] > height or fl.shape[2] > width:
+        raise DataError(vid, f"flow grid {fl.shape[1]}x{fl.shape[2]} larger than the {height}x{width} frames")
+    return fl
+
+
+# ----------------------------------------------------------------------------------------------
+# snippet features
+# ----------------------------------------------------------------------------------------------
+def import_i3d(row: Mapping[str, Any], style: str, n_crops: int | None, feature_dim: int | None,
+               snippet_len: int = 16) -> np.ndarray:
+    """Precomputed UCF-Crime / XD-Violence I3D features of one video -> float32 [T, N, C].
+
+    ``source_path`` holds the feature file(s), ``|``-joined for one-file-per-crop lists. Reading and
+    NaN/shape validation are done by :func:`vad_kedro.io.i3d.load_features`; here the declared
+    ``n_crops`` / ``feature_dim`` (when set) and the snippet count are checked.
+    """
+    from vad_kedro.io.i3d import load_features  # written by the weak_supervision pipeline
+
+    vid = row["video_id"]
+    paths = [p for p in str(row["source_path"]).split("|") if p]
+    if not paths:
+        raise DataError(vid, "video_index.source_path holds no feature file")
+    x = np.asarray(load_features(paths, style), dtype=np.float32)
+    if x.ndim != 3:
+        raise DataError(vid, f"imported features must be (T, N, C), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise DataError(vid, "imported features contain NaN or inf")
+    if n_crops is not None and x.shape[1] != int(n_crops):
+        raise DataError(vid, f"imported features have {x.shape[1]} crops, snippets.n_crops declares {n_crops}")
+    if feature_dim is not None and x.shape[2] != int(feature_dim):
+        raise DataError(vid, f"imported features have dimension {x.shape[2]}, i3d_import.feature_dim declares "
+                             f"{feature_dim}")
+    n = int(row.get("n_frames", 0) or 0)
+    if n > 0 and n_snippets(n, snippet_len) != x.shape[0]:
+        raise DataError(vid, f"imported features have {x.shape[0]} snippets but video_index says {n} frames "
+                             f"(expected ceil({n}/{snippet_len}) = {n_snippets(n, snippet_len)})")
+    return x
+
+
+def _weights_stat(cfg: Mapping[str, Any]) -> list[int] | None:
+    return path_stat(cfg.get("weights_path")) if cfg.get("weights_path") else None
+
+
+def extract_snippet_features(video_index: pd.DataFrame, frames: Mapping[str, Loader], flow: Mapping[str, Loader],
+                             flow_manifest: Mapping[str, str], params: Mapping[str, Any], device: str, seed: int,
+                             incremental: bool, previous: Mapping[str, str]
+                             ) -> tuple[dict[str, Callable[[], np.ndarray]], dict[str, str]]:
+    """Snippet features per video, float32 [ceil(T/16), n_crops, D], from the configured extractor.
+
+    ``params.extractor``: ``motion_appearance`` (HOG+HOF+MBH, default), a torchvision video backbone
+    (``r3d_18``, ``r2plus1d_18``, ``mc3_18``, ``s3d``, ``swin3d_t``, ...; local weights), or
+    ``i3d_import`` (precomputed UCF-Crime / XD-Violence features named by ``source_path``).
+    """
+    rows = index_rows(video_index)
+    by_id = {r["video_id"]: r for r in rows}
+    name = params.get("extractor", "motion_appearance")
+    snippet_len = int(params.get("snippet_len", 16))
+    n_crops = params.get("n_crops", 10)
+    cfg = dict(params.get(name) or {})
+    if name != "i3d_import" and name not in SNIPPET_EXTRACTORS:
+        raise ValueError(f"snippets.extractor must be one of {sorted(SNIPPET_EXTRACTORS) + ['i3d_import']}, "
+                         f"got {name!r}")
+    common = {"extractor": name, "snippet_len": snippet_len, "n_crops": n_crops,
+              "crop_fraction": params.get("crop_fraction", 0.875), name: cfg}
+    keys = {}
+    for r in rows:
+        upstream = flow_manifest.get(r["video_id"]) if name in NEEDS_FLOW else None
+        keys[r["video_id"]] = content_key(CODE_VERSIONS["snippet_features"], video_fingerprint(r), common,
+                                          upstream, _weights_stat(cfg))
+    todo = _plan("snippet_features", keys, previous, incremental)
+
+    if name == "i3d_import":
+        style = cfg.get("style", "ucf")
+        declared_crops = cfg.get("n_crops")
+        dim = cfg.get("feature_dim")
+        return _lazy(todo, lambda v: import_i3d(by_id[v], style, declared_crops, dim, snippet_len),
+                     "snippet_features"), keys
+
+    _check_partitions(rows, frames, "frames", todo)
+    if name in NEEDS_FLOW:
+        _check_partitions(rows, flow, "flow", todo)
+    else:
+        from vad_kedro.core.runtime import resolve_device, seed_everything
+
+        seed_everything(int(seed))
+        cfg.setdefault("device", str(resolve_device(device)))
+        build_backbone(name, cfg.get("weights_path"), bool(cfg.get("random_init", False)))  # fail before any video
+    extractor = SNIPPET_EXTRACTORS[name]
+
+    def compute(vid: str) -> np.ndarray:
+        row = by_id[vid]
+        f = load_frames(row, frames)
+        fl = load_flow(vid, flow, f.shape[0], f.shape[1], f.shape[2]) if name in NEEDS_FLOW else None
+        out = extractor(f, fl, n_crops=int(n_crops), crop_fraction=float(common["crop_fraction"]),
+                        snippet_len=snippet_len, **cfg)
+        if not np.isfinite(out).all():
+            raise DataError(vid, f"{name} produced NaN/inf features")
+        declared = params.get("feature_dim")
+        if declared is not None and out.shape[2] != int(declared):
+            raise DataError(vid, f"{name} features have dimension {out.shape[2]}, snippets.feature_dim declares "
+                                 f"{declared}")
+        return out.astype(np.float32)
+
+    return _lazy(todo, compute, "snippet_features"), keys
+
+
+# ----------------------------------------------------------------------------------------------
+# object features
+# ----------------------------------------------------------------------------------------------
+def _pose_paths(rows: list[dict], root: str, pose: Mapping[str, Any]) -> dict[str, Path] | None:
+    """Pose file per video, or None when the dataset has no pose at all (said clearly in the log)."""
+    source = pose.get("source", "alphapose_json")
+    if source in (None, "none"):
+        logger.warning("object_features: pose.source=none -> no 'pose' arrays (pose-based methods must fall "
+                       "back to appearance + velocity)")
+        return None
+    if source != "alphapose_json":
+        raise ValueError(f"object_features.pose.source must be alphapose_json or none, got {source!r}")
+    template = pose.get("path_template") or DEFAULT_POSE_TEMPLATE
+    paths = {r["video_id"]: Path(template.format(**template_fields(r, root))) for r in rows}
+    have = {v for v, p in paths.items() if p.is_file()}
+    if not have:
+        logger.warning("object_features: no pose files found for this dataset (template %r, e.g. %s); "
+                       "object_features carry no 'pose' array. Pose is never invented: provide AlphaPose JSON "
+                       "files or set object_features.pose.source: none", template, next(iter(paths.values()), ""))
+        return None
+    missing = sorted(set(paths) - have)
+    if missing:
+        raise DataError(missing[0], f"pose file {paths[missing[0]]} not found, but other videos have pose "
+                                    f"({len(missing)} videos without pose: {', '.join(missing[:5])})")
+    return paths
+
+
+def read_pose(row: Mapping[str, Any], path: Path, dataset: Mapping[str, Any], pose: Mapping[str, Any]
+              ) -> tuple[pd.DataFrame, np.ndarray]:
+    """One video's AlphaPose boxes + keypoints in working-resolution pixels; frames checked against the video."""
+    vid = row["video_id"]
+    boxes, kps = read_alphapose(path, int(pose.get("frame_base", 0)), pose.get("box_format", "xywh"))
+    n = int(row["n_frames"])
+    if len(boxes) and int(boxes["frame"].max()) >= n:
+        raise DataError(vid, f"pose file {path} references frame {int(boxes['frame'].max())} (0-based) but the "
+                             f"video has {n} frames")
+    sx, sy = _scale_to_working(row, dataset, pose.get("source_size", "auto"))
+    boxes = boxes.copy()
+    boxes[["x1", "x2"]] *= sx
+    boxes[["y1", "y2"]] *= sy
+    kps = kps.copy()
+    kps[..., 0] *= sx
+    kps[..., 1] *= sy
+    return boxes, kps
+
+
+def match_pose(tracks: pd.DataFrame, pose_boxes: pd.DataFrame, keypoints: np.ndarray, min_iou: float = 0.3
+               ) -> tuple[np.ndarray, int]:
+    """Keypoints for each tracks row: Hungarian matching by box IoU per frame (>= ``min_iou``).
+
+    Returns float32 [N, 34] (x, y of the 17 COCO keypoints, interleaved; NaN rows when unmatched) and
+    the number of unmatched rows.
+    """
+    out = np.full((len(tracks), POSE_DIM), np.nan, dtype=np.float32)
+    if len(tracks) == 0:
+        return out, 0
+    t_frames = tracks["frame"].to_numpy()
+    t_boxes = tracks[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
+    p_frames = pose_boxes["frame"].to_numpy()
+    p_boxes = pose_boxes[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
+    xy = keypoints[..., :2].reshape(len(keypoints), POSE_DIM)
+    for f in np.unique(t_frames):
+        ti = np.flatnonzero(t_frames == f)
+        pi = np.flatnonzero(p_frames == f)
+        if len(pi) == 0:
+            continue
+        iou = iou_matrix(t_boxes[ti], p_boxes[pi])
+        r, c = linear_sum_assignment(-iou)
+        ok = iou[r, c] >= min_iou
+        out[ti[r[ok]]] = xy[pi[c[ok]]]
+    return out, int(np.isnan(out[:, 0]).sum())
+
+
+def _app_features(gray: np.ndarray, rgb: np.ndarray, boxes: np.ndarray, app: Mapping[str, Any], model) -> np.ndarray:
+    kind = app.get("type", "hog")
+    if kind == "hog":
+        return box_hog(gray, boxes)
+    import torch
+
+    net, spec = model
+    size = int(app.get("input_size", spec.input_size))
+    h, w = rgb.shape[:2]
+    crops = []
+    for x1, y1, x2, y2 in boxes:
+        xa, ya = int(np.clip(np.floor(x1), 0, w - 1)), int(np.clip(np.floor(y1), 0, h - 1))
+        xb, yb = int(np.clip(np.ceil(x2), xa + 1, w)), int(np.clip(np.ceil(y2), ya + 1, h))
+        crops.append(cv2.resize(rgb[ya:yb, xa:xb], (size, size), interpolation=cv2.INTER_LINEAR))
+    x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
+    x = (x - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1)
+    bs = int(app.get("batch_size", 64))
+    device = next(net.parameters()).device
+    with torch.no_grad():
+        return torch.cat([net(x[i:i + bs].to(device)).cpu() for i in range(0, len(x), bs)]).numpy()
+
+
+def object_features_for_video(frames: np.ndarray, tracks: pd.DataFrame, flow: np.ndarray,
+                              params: Mapping[str, Any], model=None) -> dict[str, np.ndarray]:
+    """``app`` [N, Da] and ``vel`` [N, B] for each tracks row of one video (row order kept)."""
+    app_cfg, vel_cfg = params.get("app") or {}, params.get("vel") or {}
+    n_bins = int(vel_cfg.get("bins", 8))
+    height, width = frames.shape[1:3]
+    gh, gw = flow.shape[1:3]
+    n = len(tracks)
+    app_dim = cv2.HOGDescriptor().getDescriptorSize() if app_cfg.get("type", "hog") == "hog" else model[1].dim
+    app = np.zeros((n, app_dim), dtype=app_cfg.get("dtype", "float16"))
+    vel = np.zeros((n, n_bins), dtype=np.float32)
+    frame_col = tracks["frame"].to_numpy()
+    boxes = tracks[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
+    for f in np.unique(frame_col):
+        idx = np.flatnonzero(frame_col == f)
+        rgb = frames[int(f)]
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        app[idx] = _app_features(gray, rgb, boxes[idx], app_cfg, model)
+        vel[idx] = box_flow_histograms(flow[int(f)], boxes[idx], n_bins, gw / width, gh / height,
+                                       bool(vel_cfg.get("normalise_by_height", False)))
+    return {"app": app, "vel": vel}
+
+
+def extract_object_features(video_index: pd.DataFrame, frames: Mapping[str, Loader], tracks: Mapping[str, Loader],
+                            flow: Mapping[str, Loader], tracks_manifest: Mapping[str, str],
+                            flow_manifest: Mapping[str, str], raw_manifest: Mapping[str, Any],
+                            dataset: Mapping[str, Any], params: Mapping[str, Any], device: str, incremental: bool,
+                            previous: Mapping[str, str]) -> tuple[dict[str, Callable[[], dict]], dict[str, str]]:
+    """Per-object features aligned row by row with ``tracks[vid]``: ``app``, ``vel`` and, when pose exists, ``pose``.
+
+    - ``app``: OpenCV HOG of the box crop resized to 64x128 (3780-d, float16), or a torchvision 2-D
+      backbone (``app.type: resnet18`` ..., local ``weights_path``).
+    - ``vel``: magnitude-weighted flow-orientation histogram inside the box (memory_fusion.md section 2).
+    - ``pose``: [N, 34] x, y of 17 COCO keypoints from AlphaPose-format JSON (the synthetic benchmark's
+      generator keypoints by default), matched to tracks rows by box IoU; unmatched rows are NaN (counted).
+    """
+    rows = index_rows(video_index)
+    by_id = {r["video_id"]: r for r in rows}
+    root = str(raw_manifest.get("root", dataset.get("root", "")))
+    pose_cfg = params.get("pose") or {}
+    pose_paths = _pose_paths(rows, root, pose_cfg)
+    app_cfg = params.get("app") or {}
+    keys = {}
+    for r in rows:
+        vid = r["video_id"]
+        keys[vid] = content_key(CODE_VERSIONS["object_features"], video_fingerprint(r), dict(params),
+                                tracks_manifest.get(vid), flow_manifest.get(vid),
+                                path_stat(pose_paths[vid]) if pose_paths else None, _weights_stat(app_cfg))
+    todo = _plan("object_features", keys, previous, incremental)
+    _check_partitions(rows, frames, "frames", todo)
+    _check_partitions(rows, tracks, "tracks", todo)
+    _check_partitions(rows, flow, "flow", todo)
+    poses = {v: read_pose(by_id[v], pose_paths[v], dataset, pose_cfg) for v in todo} if pose_paths else {}
+    model = None
+    if app_cfg.get("type", "hog") != "hog" and todo:
+        from vad_kedro.core.runtime import resolve_device
+
+        net, spec = build_backbone(app_cfg["type"], app_cfg.get("weights_path"), bool(app_cfg.get("random_init")),
+                                   kind="image")
+        model = (net.to(resolve_device(device)), spec)
+
+    def compute(vid: str) -> dict[str, np.ndarray]:
+        row = by_id[vid]
+        f = load_frames(row, frames)
+        tr = tracks[vid]()
+        missing_cols = [c for c in ("frame", "x1", "y1", "x2", "y2") if c not in tr.columns]
+        if missing_cols:
+            raise DataError(vid, f"tracks partition lacks columns {missing_cols}")
+        if len(tr) and (tr["frame"].min() < 0 or tr["frame"].max() >= f.shape[0]):
+            raise DataError(vid, f"tracks reference frames {tr['frame'].min()}..{tr['frame'].max()} outside the "
+                                 f"video's {f.shape[0]} frames")
+        fl = load_flow(vid, flow, f.shape[0], f.shape[1], f.shape[2])
+        out = object_features_for_video(f, tr, fl, params, model)
+        if vid in poses:
+            pose, n_unmatched = match_pose(tr, *poses[vid], float(pose_cfg.get("min_iou", 0.3)))
+            if n_unmatched:
+                logger.info("%s: %d of %d objects have no matching pose (NaN rows)", vid, n_unmatched, len(tr))
+            out["pose"] = pose
+        return out
+
+    return _lazy(todo, compute, "object_features"), keys
