@@ -26,6 +26,7 @@ class NodeTimingHook:
         self._started: dict[str, float] = {}
         self._n_done = 0
         self._n_total = 0
+        self._label = "__default__"
         self._timings = Path("data") / TIMINGS_FILE
 
     @hook_impl
@@ -37,11 +38,13 @@ class NodeTimingHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any) -> None:
         self._n_total = len(pipeline.nodes)
         self._n_done = 0
+        names = run_params.get("pipeline_names") or ["__default__"]
+        self._label = ",".join(names) if isinstance(names, (list, tuple)) else str(names)
 
     @hook_impl
     def before_node_run(self, node: Any) -> None:
         self._started[node.name] = time.perf_counter()
-        logger.info("[%d/%d] %s", self._n_done + 1, self._n_total, node.name)
+        logger.info("[%s %d/%d] %s", self._label, self._n_done + 1, self._n_total, node.name)
 
     @hook_impl
     def after_node_run(self, node: Any) -> None:
