@@ -1,0 +1,148 @@
+"""Node functions end to end on fabricated moving-blob videos (spec section 6), plus bad inputs and
+reproducibility. The spec's full-size synthetic check (3 crops, 120-frame videos) is
+``benchmarks/two_stream_synthetic.py``; here 1 crop keeps the test fast."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vad_kedro.core.errors import DataError
+from vad_kedro.core.metrics import micro_auc
+from vad_kedro.pipelines.two_stream import nodes
+
+from .conftest import tiny_params
+
+
+@pytest.fixture(scope="module")
+def run(blobs):
+    frames, index, labels = blobs
+    p = tiny_params(n_crops=1)
+    out = {"params": p, "labels": labels, "index": index}
+    out["cr_model"], out["cr_hist"] = nodes.train_context_recovery(frames, index, p, 0, "cpu", True)
+    out["cr_scores"] = nodes.score_context_recovery(frames, index, out["cr_model"], p, "cpu")
+    out["plan"] = nodes.make_pseudo_anomalies(index, p, 0)
+    out["pseudo"] = nodes.score_pseudo_anomalies(frames, out["plan"], out["cr_model"], p, "cpu")
+    out["selection"] = nodes.select_patch_size(out["pseudo"], out["plan"], p)
+    out["kr_train"], out["kr_test"] = nodes.extract_kr_features(frames, index, out["cr_model"], p, "cpu")
+    out["hashnet"], out["kr_hist"] = nodes.train_hashnet(out["kr_train"], p, 0, "cpu", True)
+    out["kr_model"] = nodes.build_hash_tables(out["hashnet"], out["kr_train"], "cpu")
+    out["kr_scores"] = nodes.score_knowledge_retrieval(out["kr_model"], out["kr_test"], "cpu")
+    out["frame_scores"] = nodes.fuse_scores(out["cr_scores"], out["selection"], out["kr_scores"], index, p)
+    return out
+
+
+def test_stage_shapes(run):
+    cfg = run["cr_model"]["config"]
+    assert cfg["resolution"] == 64 and cfg["width_div"] == 16
+    for vid in run["labels"]:
+        assert run["cr_scores"][vid].shape == (120 - 16, 5)
+        assert run["kr_test"][vid].shape == (120 - 56, 1, 128 * 4)
+        assert run["kr_scores"][vid].shape == (120 - 56,)
+    # 6 normal training videos (one in val), train_stride 2 -> 32 snippets each
+    assert run["kr_train"]["features"].shape == (6 * 32, 1, 512)
+    assert run["kr_train"]["features"].dtype == np.float16
+    assert len(run["plan"]["videos"]) == 2 and len(run["pseudo"]) == 2
+    sel = run["selection"]
+    assert sel["patch_sizes"] == [64, 32, 16, 8, 4] and sel["patch_size"] == sel["patch_sizes"][sel["index"]]
+    assert all(0 <= a <= 1 for a in sel["pseudo_auc"])
+    assert len(run["cr_hist"]["cr_loss"]) == 3 and len(run["kr_hist"]["kr_loss"]) == 10
+    assert run["cr_hist"]["cr_loss"][-1] < run["cr_hist"]["cr_loss"][0]
+
+
+def test_checkpoints_are_plain_state_dicts(run):
+    for state in (run["cr_model"], run["kr_model"]):
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        buf.seek(0)
+        back = torch.load(buf, weights_only=True)
+        assert set(back) == set(state)
+    km = run["kr_model"]
+    assert km["tables"]["table0.keys"].dtype == torch.int64 and km["tables"]["table0.centres"].shape[1] == 32
+    assert sum(int(km["tables"][f"table{i}.counts"].sum()) for i in range(8)) == 8 * 6 * 32
+
+
+def test_scores_beat_chance(run):
+    labels = run["labels"]
+    y = np.concatenate([labels[v] for v in sorted(labels)])
+    auc = {}
+    for name, df in zip(["cr", "kr", "fused", "nominmax"], run["frame_scores"], strict=True):
+        df = df.sort_values(["video_id", "frame"])
+        assert len(df) == len(y)
+        auc[name] = micro_auc(y, df["score"].to_numpy())
+    assert auc["cr"] >= 0.70, auc
+    assert auc["fused"] >= 0.75, auc
+
+
+def test_same_seed_same_models(blobs):
+    frames, index, _ = blobs
+    p = tiny_params(n_crops=1, cr={"epochs": 1, "iterations": 2, "milestones": []})
+    a, _ = nodes.train_context_recovery(frames, index, p, 5, "cpu", True)
+    b, _ = nodes.train_context_recovery(frames, index, p, 5, "cpu", True)
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    feats = {"features": np.random.default_rng(0).normal(size=(40, 3, 16)).astype(np.float16),
+             "video": np.repeat(np.arange(2, dtype=np.int32), 20), "row": np.tile(np.arange(20, dtype=np.int32), 2)}
+    h1, _ = nodes.train_hashnet(feats, p, 5, "cpu", True)
+    h2, _ = nodes.train_hashnet(feats, p, 5, "cpu", True)
+    assert all(torch.equal(h1["state_dict"][k], h2["state_dict"][k]) for k in h1["state_dict"])
+
+
+def _index(rows):
+    return pd.DataFrame(rows, columns=["video_id", "split", "n_frames", "video_label"])
+
+
+def test_short_videos():
+    rng = np.random.default_rng(0)
+    frames = {"train_a": rng.integers(0, 255, (12, 64, 64, 3), dtype=np.uint8),
+              "test_a": rng.integers(0, 255, (12, 64, 64, 3), dtype=np.uint8)}
+    index = _index([("train_a", "train", 12, 0), ("test_a", "test", 12, 1)])
+    p = tiny_params(n_crops=1)
+    with pytest.raises(DataError, match="more than 16 frames"):
+        nodes.train_context_recovery(frames, index, p, 0, "cpu", True)
+    frames["train_b"] = rng.integers(0, 255, (20, 64, 64, 3), dtype=np.uint8)
+    index = _index([("train_a", "train", 12, 0), ("train_b", "train", 20, 0), ("test_a", "test", 12, 1)])
+    p = tiny_params(n_crops=1, cr={"epochs": 1, "iterations": 2})
+    model, _ = nodes.train_context_recovery(frames, index, p, 0, "cpu", True)
+    assert model["train_videos"] == ["train_b"]
+    scores = nodes.score_context_recovery(frames, index, model, p, "cpu")
+    assert scores["test_a"].shape == (0, 5)
+    with pytest.raises(DataError, match="KR snippet"):
+        nodes.extract_kr_features(frames, index, model, p, "cpu")
+
+
+def test_bad_inputs_name_the_problem(blobs, tmp_path):
+    frames, index, _ = blobs
+    p = tiny_params(encoder={"weights_path": str(tmp_path / "nope.pyth")}, cr={"epochs": 1, "iterations": 1})
+    with pytest.raises(DataError, match="nope.pyth"):
+        nodes.train_context_recovery(frames, index, p, 0, "cpu", True)
+    missing = {k: v for k, v in frames.items() if k != "train_02"}
+    with pytest.raises(DataError, match="train_02"):
+        nodes.train_context_recovery(missing, index, tiny_params(cr={"epochs": 1, "iterations": 1}), 0, "cpu", True)
+    no_normal = index.assign(video_label=1)
+    with pytest.raises(DataError, match="no normal training videos"):
+        nodes.make_pseudo_anomalies(no_normal, tiny_params(), 0)
+    with pytest.raises(ValueError, match="snippet_features"):
+        nodes.extract_kr_features(frames, index, {}, tiny_params(kr={"feature_source": "snippet_features"}), "cpu")
+
+
+def test_kr_from_shared_snippet_features():
+    rng = np.random.default_rng(0)
+    feats = {"train_a": rng.normal(size=(10, 2, 24)).astype(np.float32),
+             "train_b": rng.normal(size=(8, 2, 24)).astype(np.float32),
+             "test_a": rng.normal(size=(6, 2, 24)).astype(np.float32)}
+    index = _index([("train_a", "train", 160, 0), ("train_b", "val", 128, 0), ("test_a", "test", 90, 1)])
+    p = tiny_params(kr={"feature_source": "snippet_features"})
+    kr_train, kr_test = nodes.kr_features_from_snippets({k: (lambda v=v: v) for k, v in feats.items()}, index, p)
+    assert kr_train["features"].shape == (18, 2, 24) and kr_test["test_a"].shape == (6, 2, 24)
+    hashnet, _ = nodes.train_hashnet(kr_train, p, 0, "cpu", True)
+    kr_model = nodes.build_hash_tables(hashnet, kr_train, "cpu")
+    kr_scores = nodes.score_knowledge_retrieval(kr_model, kr_test, "cpu")
+    assert kr_scores["test_a"].shape == (6,)
+    cr = {"test_a": np.random.default_rng(1).uniform(size=(90 - 16, 5)).astype(np.float32)}
+    _, kr_df, fused, _ = nodes.fuse_scores(cr, {"index": 0}, kr_scores, index, p)
+    assert len(kr_df) == 90 and len(fused) == 90

@@ -1,0 +1,57 @@
+"""Pipeline wiring, configuration files, and the end-to-end smoke run (slow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from vad_kedro.pipelines.two_stream import METHODS, create_pipeline
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_wiring():
+    pipe = create_pipeline()
+    assert METHODS == ["crkr_cr", "crkr_kr", "crkr", "crkr_nominmax"]
+    assert {f"{m}.frame_scores" for m in METHODS} <= pipe.outputs()
+    assert "frame_labels" not in pipe.all_inputs()
+    assert pipe.inputs() == {"frames", "video_index", "params:two_stream", "params:seed", "params:device",
+                             "params:deterministic"}
+    assert all(n.namespace and n.namespace.startswith("crkr.") for n in pipe.nodes)
+    alt = create_pipeline(kr_feature_source="snippet_features")
+    assert "snippet_features" in alt.inputs()
+    with pytest.raises(ValueError):
+        create_pipeline(kr_feature_source="bogus")
+
+
+def test_parameter_files_agree():
+    base = yaml.safe_load((REPO / "conf/base/parameters_two_stream.yml").read_text())
+    smoke = yaml.safe_load((REPO / "conf/smoke/parameters_two_stream.yml").read_text())
+    assert list(base) == ["two_stream"] and list(smoke) == ["two_stream"]
+
+    def keys_exist(sub, ref, path=""):
+        for k, v in sub.items():
+            assert k in ref, f"smoke key {path}{k} not in base"
+            if isinstance(v, dict):
+                keys_exist(v, ref[k], f"{path}{k}.")
+
+    keys_exist(smoke["two_stream"], base["two_stream"])
+    catalog = yaml.safe_load((REPO / "conf/base/catalog_two_stream.yml").read_text())
+    assert all(k.split(".")[0] in METHODS for k in catalog)
+
+
+@pytest.mark.slow
+def test_smoke_run(smoke_project):
+    smoke_project.run("two_stream")
+    index = smoke_project.load("video_index")
+    n_test = index.loc[index.split == "test", "n_frames"].sum()
+    for method in METHODS:
+        scores = smoke_project.load(f"{method}.frame_scores")
+        assert len(scores) == n_test and np.isfinite(scores["score"]).all()
+    model = smoke_project.load("crkr_kr.model")
+    assert "table0.keys" in model["tables"]
+    metrics = smoke_project.load("crkr.metrics")
+    assert metrics["micro_auc"] > 0.55
