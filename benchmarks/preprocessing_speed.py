@@ -22,9 +22,10 @@ def main() -> None:
     parser.add_argument("--size", default="default")
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--width", type=int, default=360)
+    parser.add_argument("--root", default=None, help="keep the rendered benchmark here (reused when present)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "bench"
+        root = Path(args.root) if args.root else Path(tmp) / "bench"
         t0 = time.perf_counter()
         generate_benchmark(root, size=args.size, seed=7, overrides={"height": args.height, "width": args.width})
         t_gen = time.perf_counter() - t0

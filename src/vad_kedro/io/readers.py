@@ -21,7 +21,9 @@ Every problem raises :class:`~vad_kedro.core.errors.DataError` naming the file.
 
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,14 +273,14 @@ def read_video_frames(video: VideoSource, size: tuple[int, int] | None = None) -
     """All frames of a video as uint8 [T,H,W,3] RGB, resized to ``size`` (H, W) when given."""
     frames = []
     if video.frame_files:
-        first_shape = None
-        for f in video.frame_files:
-            img = read_frame(f)
-            if first_shape is None:
-                first_shape = img.shape
-            elif img.shape != first_shape:
+        # OpenCV releases the GIL while decoding: threads use every core
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            images = list(pool.map(read_frame, video.frame_files))
+        first_shape = images[0].shape
+        for f, img in zip(video.frame_files, images):
+            if img.shape != first_shape:
                 raise DataError(f, f"frame size {img.shape[:2]} differs from the video's first frame {first_shape[:2]}")
-            frames.append(_resize(img, size))
+        frames = [_resize(img, size) for img in images]
     else:
         cap = cv2.VideoCapture(str(video.path))
         ok, img = cap.read()
