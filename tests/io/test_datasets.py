@@ -74,3 +74,9 @@ def test_optional_partitioned_dataset_loads_empty(tmp_path):
     ds.save({"v1": np.ones(3)})
     loaded = ds.load()
     assert list(loaded) == ["v1"] and np.array_equal(loaded["v1"](), np.ones(3))
+
+
+def test_metrics_accept_step_value_items():
+    m = MetricsDataset(prefix="smaff")
+    assert list(m._points({"loss": [{"step": 5, "value": 0.3}, {"step": 9, "value": 0.1}]})) == [
+        ("smaff.loss", 0.3, 5), ("smaff.loss", 0.1, 9)]

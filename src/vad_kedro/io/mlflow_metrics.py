@@ -1,4 +1,5 @@
-"""Metrics for MLflow in plain Python shapes: ``{name: value}`` or ``{name: [v0, v1, ...]}``.
+"""Metrics for MLflow in plain Python shapes: ``{name: value}``, ``{name: [v0, v1, ...]}`` or
+``{name: [{"value": v, "step": s}, ...]}``.
 
 kedro-mlflow's ``MlflowMetricsHistoryDataset`` wants ``{"value": v, "step": s}`` dicts; nodes here
 return plain floats and lists. This dataset converts them, logs them in one batch to the active
@@ -31,7 +32,10 @@ class MetricsDataset(AbstractDataset):
         for name, value in data.items():
             key = f"{self._prefix}.{name}" if self._prefix else name
             values = value if isinstance(value, (list, tuple)) else [value]
-            for step, v in enumerate(values):
+            for i, v in enumerate(values):
+                step = i
+                if isinstance(v, dict):  # kedro-mlflow style {"value": v, "step": s}
+                    v, step = v.get("value"), int(v.get("step", i))
                 if v is None or not isinstance(v, (int, float)) or math.isnan(float(v)):
                     continue
                 yield key, float(v), step

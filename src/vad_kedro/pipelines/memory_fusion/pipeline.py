@@ -1,0 +1,72 @@
+"""Wiring of the ``memory_fusion`` pipeline: SMAFF (Jiang et al., J. Electron. Imaging 33(6) 063035, 2024).
+
+Shared stages (namespace ``smaff``): object table + appearance PCA → appearance autoencoder → app / pose
+memories (K-Means init, training) → pseudo features → padded frame sets. Per variant (namespaces
+``smaff`` = app+pose+vel and ``smaff_nopose`` = app+vel): fusion training → frame scores → checkpoint.
+The variants differ only in ``params:memory_fusion.variants.<name>.modalities``. When the dataset has no
+pose, ``smaff`` runs app+vel as well (identical to ``smaff_nopose``, logged as a warning; pose is never
+invented). No node takes ``frame_labels``: only the shared evaluation reads labels.
+"""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from . import nodes
+
+#: Namespaces whose ``<method>.frame_scores`` this pipeline writes.
+METHODS = ["smaff", "smaff_nopose"]
+
+_RUNTIME = ["params:seed", "params:device", "params:deterministic"]
+_GLOBAL = {"params:memory_fusion", *_RUNTIME}
+
+
+def _shared() -> Pipeline:
+    template = Pipeline([
+        node(nodes.collect_objects, ["tracks", "object_features", "video_index", "params:memory_fusion",
+                                     "params:seed"], ["objects", "app_pca"], name="collect_objects"),
+        node(nodes.fit_app_autoencoder, ["objects", "params:memory_fusion", *_RUNTIME],
+             ["app_autoencoder", "ae_history"], name="fit_app_autoencoder"),
+        node(nodes.encode_appearance, ["objects", "app_autoencoder", "params:memory_fusion"], "app_features", name="encode_appearance"),
+        node(nodes.pose_modality, ["objects", "params:memory_fusion"], "pose_features", name="pose_modality"),
+        node(nodes.velocity_modality, ["objects", "params:memory_fusion"], "vel_features", name="velocity_modality"),
+        node(nodes.init_memory, ["app_features", "params:memory_fusion", "params:seed"], "app_memory_init",
+             name="init_app_memory"),
+        node(nodes.init_memory, ["pose_features", "params:memory_fusion", "params:seed"], "pose_memory_init",
+             name="init_pose_memory"),
+        node(nodes.train_memory, ["app_features", "app_memory_init", "params:memory_fusion", *_RUNTIME],
+             ["app_memory", "app_memory_history"], name="train_app_memory"),
+        node(nodes.train_memory, ["pose_features", "pose_memory_init", "params:memory_fusion", *_RUNTIME],
+             ["pose_memory", "pose_memory_history"], name="train_pose_memory"),
+        node(nodes.make_pseudo_features, ["app_features", "app_memory", "params:memory_fusion"], "app_pseudo",
+             name="make_app_pseudo_features"),
+        node(nodes.make_pseudo_features, ["pose_features", "pose_memory", "params:memory_fusion"], "pose_pseudo",
+             name="make_pose_pseudo_features"),
+        node(nodes.build_frame_sets, ["objects", "params:memory_fusion"], "frame_sets", name="pad_and_mask"),
+    ])
+    return pipeline(template, namespace="smaff", inputs={"tracks", "object_features", "video_index"},
+                    parameters=_GLOBAL)
+
+
+_SHARED_OUT = ["app_pca", "app_autoencoder", "ae_history", "app_pseudo", "pose_pseudo", "vel_features",
+               "frame_sets", "app_memory", "pose_memory", "app_memory_history", "pose_memory_history"]
+
+
+def _variant(method: str) -> Pipeline:
+    template = Pipeline([
+        node(nodes.train_fusion, ["app_pseudo", "pose_pseudo", "vel_features", "frame_sets", "params:variant",
+                                  "params:memory_fusion", *_RUNTIME], ["fusion", "fusion_history"],
+             name="train_fusion"),
+        node(nodes.score_frames, ["fusion", "app_pseudo", "pose_pseudo", "vel_features", "frame_sets",
+                                  "params:memory_fusion", "params:device"], "frame_scores", name="score_frames"),
+        node(nodes.pack_checkpoint, ["app_pca", "app_autoencoder", "app_memory", "pose_memory", "fusion",
+                                     "params:memory_fusion"], "model", name="pack_checkpoint"),
+        node(nodes.merge_histories, ["ae_history", "app_memory_history", "pose_memory_history", "fusion_history"],
+             "training_history", name="merge_histories"),
+    ])
+    inputs = {k: f"smaff.{k}" for k in _SHARED_OUT} if method != "smaff" else set()
+    return pipeline(template, namespace=method, inputs=inputs or None,
+                    parameters={**{p: p for p in _GLOBAL}, "params:variant": f"params:memory_fusion.variants.{method}"})
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Shared SMAFF stages, then the app+pose+vel (``smaff``) and app+vel (``smaff_nopose``) fusion variants."""
+    return _shared() + sum((_variant(m) for m in METHODS), Pipeline([]))
