@@ -1,0 +1,366 @@
+"""Nodes of the ``self_paced`` pipeline: LBR-SPR, unsupervised anomaly discovery.
+
+Yu, Wang, Cai, Liu, Xu, Wu, "Deep Anomaly Discovery from Unlabeled Videos via Normality Advantage
+and Self-Paced Refinement", CVPR 2022 (arXiv 2108.01975); reference code yuguangnudt/LBR_SPR.
+
+Stages: unlabeled pool -> foreground boxes -> spatio-temporal cubes (STCs) -> one autoencoder per
+spatial block trained with self-paced refinement on the pool -> z-normalised cube errors -> frame
+scores (max over the frame's cubes) -> per-video smoothing. No node here reads a label.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vad_kedro.core.errors import DataError
+from vad_kedro.core.progress import progress
+from vad_kedro.core.runtime import resolve_device, seed_everything
+from vad_kedro.core.smoothing import moving_average
+
+from .boxes import filter_detections, flow_to_frame, flow_unit_scale, motion_boxes, remove_covered, resolve_min_area
+from .cubes import block_of, video_cubes
+from .training import TrainConfig, block_stats, train_block, z_scores
+
+logger = logging.getLogger(__name__)
+
+POOL_MODES = ("partial", "merge")
+TRACK_COLUMNS = ("frame", "x1", "y1", "x2", "y2", "score")
+BOX_COLUMNS = ["video_id", "frame", "x1", "y1", "x2", "y2", "source"]
+
+
+def _video_row(video_index: pd.DataFrame, vid: str) -> pd.Series:
+    rows = video_index.loc[video_index["video_id"] == vid]
+    if rows.empty:
+        raise DataError(vid, "not in video_index")
+    return rows.iloc[0]
+
+
+def _load(partitions: dict[str, Callable[[], Any]], vid: str, what: str) -> Any:
+    if vid not in partitions:
+        raise DataError(vid, f"no '{what}' partition for this video")
+    return partitions[vid]()
+
+
+def select_pool(video_index: pd.DataFrame, params: dict[str, Any]) -> list[str]:
+    """The unlabeled training pool (paper Sec. 4.1): ``partial`` = the test videos, ``merge`` = train ∪ test.
+
+    Only ``video_id`` and ``split`` are read; ``merge_splits`` lists the splits merged (val is part of
+    the source's training set). The pool is sorted for reproducibility.
+    """
+    mode = params.get("mode", "partial")
+    if mode not in POOL_MODES:
+        raise ValueError(f"self_paced.mode must be one of {POOL_MODES}, got {mode!r}")
+    if params.get("merge_auc_includes_train", False):
+        raise ValueError(
+            "self_paced.merge_auc_includes_train=true (the reference's inflated merge-mode AUC, counting "
+            "training frames as normal) is not supported: scores are written for test frames only"
+        )
+    splits = ["test"] if mode == "partial" else list(params.get("merge_splits", ["train", "val", "test"]))
+    index = video_index[["video_id", "split"]]
+    pool = sorted(index.loc[index["split"].isin(splits), "video_id"].astype(str))
+    if not pool:
+        raise DataError("video_index", f"no video in splits {splits} for the {mode} pool")
+    n_test = int((index["split"] == "test").sum())
+    logger.info("LBR-SPR %s pool: %d videos (%d test videos scored)", mode, len(pool), n_test)
+    return pool
+
+
+def _detector_boxes(tracks: pd.DataFrame, vid: str, n_frames: int, cfg: dict[str, Any], min_area: float
+                    ) -> dict[int, np.ndarray]:
+    missing = [c for c in TRACK_COLUMNS if c not in tracks.columns]
+    if missing:
+        raise DataError(vid, f"tracks lack columns {missing}")
+    if len(tracks) and (tracks["frame"].min() < 0 or tracks["frame"].max() >= n_frames):
+        raise DataError(vid, f"tracks frame index outside [0, {n_frames - 1}]")
+    out = {}
+    for t, g in tracks.groupby("frame", sort=True):
+        b = filter_detections(g[["x1", "y1", "x2", "y2"]].to_numpy(), g["score"].to_numpy(),
+                              cfg.get("score_threshold", 0.2), min_area)
+        out[int(t)] = remove_covered(b, cfg.get("cover_threshold", 0.6))
+    return out
+
+
+def foreground_boxes(
+    tracks: dict[str, Callable[[], pd.DataFrame]],
+    flow: dict[str, Callable[[], np.ndarray]],
+    video_index: pd.DataFrame,
+    pool: list[str],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Per-frame foreground boxes of the pool videos: filtered detector boxes ∪ motion boxes.
+
+    Detector boxes (shared ``tracks``): score > threshold, area (w+1)(h+1) >= A, cover filter. Motion
+    boxes: contours of u² + v² > 1 outside the (grown) detector boxes (see :func:`boxes.motion_boxes`),
+    the flow upsampled to frame size and scaled per ``flow_units``. Returns a DataFrame with columns
+    video_id, frame, x1, y1, x2, y2, source ("det" / "motion").
+    """
+    cfg = params.get("boxes", {})
+    mcfg = cfg.get("motion", {})
+    rows = []
+    for vid in progress(pool, desc="LBR boxes"):
+        info = _video_row(video_index, vid)
+        n_frames, height, width = int(info["n_frames"]), int(info["height"]), int(info["width"])
+        min_area = resolve_min_area(cfg.get("min_area"), cfg.get("min_side_fraction", 0.05), height)
+        det = _detector_boxes(_load(tracks, vid, "tracks"), vid, n_frames, cfg, min_area)
+        mot: dict[int, np.ndarray] = {}
+        if mcfg.get("enabled", True):
+            fl = _load(flow, vid, "flow")
+            if fl.ndim != 4 or fl.shape[0] != n_frames or fl.shape[3] != 2:
+                raise DataError(vid, f"flow shape {fl.shape} does not match [T={n_frames}, h, w, 2]")
+            scale = flow_unit_scale(cfg.get("flow_units", "native"), height, width)
+            empty = np.zeros((0, 4), np.float32)
+            for t in range(n_frames):
+                f = flow_to_frame(fl[t], height, width, scale)
+                mot[t] = motion_boxes(f, det.get(t, empty), min_area, mcfg.get("binary_threshold", 1.0),
+                                      int(mcfg.get("extend", 2)), mcfg.get("max_aspect_ratio", 10.0))
+        n_det = n_mot = 0
+        for t in range(n_frames):
+            for source, group in (("det", det.get(t)), ("motion", mot.get(t))):
+                if group is None:
+                    continue
+                for b in group:
+                    rows.append((vid, t, *map(float, b), source))
+                n_det += len(group) if source == "det" else 0
+                n_mot += len(group) if source == "motion" else 0
+        logger.info("%s: %d detector + %d motion boxes over %d frames (A = %.0f px²)", vid, n_det, n_mot,
+                    n_frames, min_area)
+    df = pd.DataFrame(rows, columns=BOX_COLUMNS)
+    df = df.astype({"frame": "int32", "x1": "float32", "y1": "float32", "x2": "float32", "y2": "float32"})
+    if df.empty:
+        logger.warning("LBR-SPR found no foreground box in the pool: every frame will score the empty value")
+    return df
+
+
+def build_stcs(
+    frames: dict[str, Callable[[], np.ndarray]],
+    flow: dict[str, Callable[[], np.ndarray]],
+    boxes: pd.DataFrame,
+    video_index: pd.DataFrame,
+    pool: list[str],
+    params: dict[str, Any],
+) -> dict[str, np.ndarray]:
+    """Pack the cubes of every pool box into arrays (one video loaded at a time).
+
+    Returns ``raw`` uint8 [N, L, P, P, 3]; ``flow`` float16 [N, L, P, P, 2] only with motion
+    enhancement; ``index`` int32 [N, 3] = (video position in ``videos``, frame, block); ``boxes``
+    float32 [N, 4]; ``videos`` str [V]; ``n_frames`` int32 [V]; ``n_blocks`` int32 scalar.
+    """
+    cfg = params.get("cubes", {})
+    context, patch = int(cfg.get("context", 2)), int(cfg.get("patch_size", 32))
+    h_block, w_block = int(cfg.get("h_block", 1)), int(cfg.get("w_block", 1))
+    use_flow = bool(params.get("model", {}).get("use_flow", False))
+    flow_units = params.get("boxes", {}).get("flow_units", "native")
+    raws, flows, indices, box_list, lengths = [], [], [], [], []
+    by_video = dict(tuple(boxes.groupby("video_id", sort=False))) if len(boxes) else {}
+    for pos, vid in enumerate(progress(pool, desc="LBR cubes")):
+        info = _video_row(video_index, vid)
+        fr = _load(frames, vid, "frames")
+        if fr.ndim == 3:  # grey video -> 3 identical channels
+            fr = np.repeat(fr[..., None], 3, axis=3)
+        if fr.ndim != 4 or fr.shape[0] == 0 or fr.shape[3] not in (1, 3):
+            raise DataError(vid, f"frames have shape {fr.shape}, expected [T, H, W, 3]")
+        if fr.shape[3] == 1:
+            fr = np.repeat(fr, 3, axis=3)
+        n_frames, height, width = fr.shape[:3]
+        if n_frames != int(info["n_frames"]):
+            raise DataError(vid, f"{n_frames} frames but video_index says {int(info['n_frames'])}")
+        if n_frames < 2 * context + 1:
+            logger.warning("%s: %d frames, shorter than the %d-frame cube: edge frames repeat", vid, n_frames,
+                           2 * context + 1)
+        lengths.append(n_frames)
+        g = by_video.get(vid)
+        if g is None or g.empty:
+            logger.warning("%s: no foreground box in any frame", vid)
+            continue
+        b = g[["x1", "y1", "x2", "y2"]].to_numpy(np.float32)
+        t = g["frame"].to_numpy(np.int64)
+        fl_full = None
+        if use_flow:
+            fl = _load(flow, vid, "flow")
+            scale = flow_unit_scale(flow_units, height, width)
+            fl_full = np.stack([flow_to_frame(fl[s], height, width, scale) for s in range(n_frames)])
+        raw, fcub = video_cubes(np.asarray(fr), t, b, context, patch, fl_full)
+        raws.append(raw)
+        if fcub is not None:
+            flows.append(fcub)
+        blk = block_of(b, height, width, h_block, w_block)
+        indices.append(np.stack([np.full(len(t), pos), t, blk], axis=1).astype(np.int32))
+        box_list.append(b)
+    length = 2 * context + 1
+    out = {
+        "raw": np.concatenate(raws) if raws else np.zeros((0, length, patch, patch, 3), np.uint8),
+        "index": np.concatenate(indices) if indices else np.zeros((0, 3), np.int32),
+        "boxes": np.concatenate(box_list) if box_list else np.zeros((0, 4), np.float32),
+        "videos": np.asarray(pool, dtype=str),
+        "n_frames": np.asarray(lengths, dtype=np.int32),
+        "n_blocks": np.asarray(h_block * w_block, dtype=np.int32),
+    }
+    if use_flow:
+        out["flow"] = np.concatenate(flows) if flows else np.zeros((0, length, patch, patch, 2), np.float16)
+    logger.info("LBR-SPR cubes: %d from %d videos (%.1f MB)", len(out["raw"]), len(pool), out["raw"].nbytes / 2**20)
+    return out
+
+
+def _train_config(params: dict[str, Any], variant: dict[str, Any]) -> TrainConfig:
+    train = {**params.get("train", {}), **variant.get("train", {})}
+    model = {**params.get("model", {}), **variant.get("model", {})}
+    return TrainConfig(
+        epochs=int(train.get("epochs", 30)),
+        warmup_epochs=int(train.get("warmup_epochs", 5)),
+        shrink_rate=float(train.get("shrink_rate", 0.005)),
+        sp_mode=str(train.get("sp_mode", "mixture")),
+        refine=bool(variant.get("refine", True)),
+        batch_size=int(train.get("batch_size", 256)),
+        lr=float(train.get("lr", 1e-3)),
+        weight_decay=float(train.get("weight_decay", 0.0)),
+        nf=int(model.get("nf", 32)),
+        use_flow=bool(model.get("use_flow", False)),
+        lambda_raw=float(model.get("lambda_raw", 1.0)),
+        lambda_of=float(model.get("lambda_of", 1.0)),
+        max_train_stcs=train.get("max_train_stcs"),
+        score_batch_size=int(train.get("score_batch_size", 1024)),
+    )
+
+
+def _as_metric_history(values: list[float]) -> list[dict[str, float]]:
+    """Per-epoch values in the form kedro-mlflow's MlflowMetricsHistoryDataset logs (one step each)."""
+    return [{"step": i, "value": float(v)} for i, v in enumerate(values)]
+
+
+def train_lbr(
+    stcs: dict[str, np.ndarray],
+    params: dict[str, Any],
+    variant: dict[str, Any],
+    seed: int,
+    device: str,
+    deterministic: bool = True,
+) -> tuple[dict[str, Any], dict[str, list[dict[str, float]]], np.ndarray]:
+    """Train one autoencoder set per block on the unlabeled pool cubes (paper Alg. 1).
+
+    ``variant["refine"]`` switches self-paced refinement on (LBR-SPR) or off (plain reconstruction,
+    every weight 1). Returns the checkpoint (per-block state dicts, mu_b and sigma_b of the final
+    eval-mode SSE over all the block's pool cubes, configuration), the training history
+    (per-epoch ``{"step", "value"}`` items, block-prefixed when there are several blocks) and the final per-cube SSE
+    float64 [N, K] (K = 1, or 2 with motion enhancement: raw, flow). ``train.num_threads`` sets torch's
+    intra-op threads for the duration (1 by default: this small model's kernels do not scale, and two
+    threads on a busy 2-core machine ran 8x slower than one).
+    """
+    cfg = _train_config(params, variant)
+    dev = resolve_device(device)
+    n_threads = params.get("train", {}).get("num_threads")
+    previous_threads = torch.get_num_threads()
+    if n_threads:
+        torch.set_num_threads(int(n_threads))
+    try:
+        return _train_blocks(stcs, cfg, dev, int(seed), deterministic)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train_blocks(stcs: dict[str, np.ndarray], cfg: TrainConfig, dev: torch.device, seed: int, deterministic: bool
+                  ) -> tuple[dict[str, Any], dict[str, list[dict[str, float]]], np.ndarray]:
+    n_blocks = int(stcs["n_blocks"])
+    blocks = stcs["index"][:, 2] if len(stcs["index"]) else np.zeros(0, np.int64)
+    keys = ["raw", "flow"] if cfg.use_flow else ["raw"]
+    mu = np.full((n_blocks, len(keys)), np.nan)
+    sigma = np.full((n_blocks, len(keys)), np.nan)
+    sse = np.zeros((len(blocks), len(keys)), dtype=np.float64)
+    states: dict[str, Any] = {}
+    history: dict[str, list[dict[str, float]]] = {}
+    name = "LBR-SPR" if cfg.refine else "LBR"
+    for b in range(n_blocks):
+        sel = np.flatnonzero(blocks == b)
+        if len(sel) == 0:
+            logger.warning("%s block %d has no training cube: its cubes (if any) score the empty-block value", name, b)
+            continue
+        if len(sel) < 2:
+            logger.warning("%s block %d has a single training cube", name, b)
+        gen = seed_everything(seed + b, deterministic)
+        res = train_block(stcs["raw"][sel], stcs["flow"][sel] if cfg.use_flow else None, cfg, dev, gen,
+                          desc=f"{name} block {b}")
+        states[f"block{b}"] = {k: m.state_dict() for k, m in res.models.items()}
+        for j, k in enumerate(keys):
+            sse[sel, j] = res.sse[k]
+            mu[b, j], sigma[b, j] = block_stats(res.sse[k])
+        prefix = f"block{b}." if n_blocks > 1 else ""
+        history.update({f"{prefix}{k}": _as_metric_history(vals) for k, vals in res.history.items()})
+        logger.info("%s block %d: %d cubes, final loss %.5f, mu %.3f sigma %.3f", name, b, len(sel),
+                    res.history["loss"][-1] if res.history["loss"] else float("nan"), mu[b, 0], sigma[b, 0])
+    checkpoint = {
+        "blocks": states,
+        "mu": torch.from_numpy(mu),
+        "sigma": torch.from_numpy(sigma),
+        "branches": keys,
+        "config": {k: v for k, v in vars(cfg).items() if v is not None},
+        "n_blocks": n_blocks,
+        "seed": seed,
+    }
+    return checkpoint, history, sse
+
+
+def score_stcs(checkpoint: dict[str, Any], stcs: dict[str, np.ndarray], sse: np.ndarray, params: dict[str, Any]
+               ) -> np.ndarray:
+    """z-normalised cube scores float32 [N] (paper Sec. 3.4).
+
+    The method is transductive: the scored cubes are the pool cubes, whose final SSE the training
+    node already computed. z = (SSE - mu_b) / sigma_b per branch; with motion enhancement the score
+    is w_raw z_raw + w_of z_of. Cubes of a block without training cubes score ``empty_block_score``.
+    """
+    scfg = params.get("scoring", {})
+    empty_block = float(scfg.get("empty_block_score", 20.0))
+    blocks = stcs["index"][:, 2] if len(stcs["index"]) else np.zeros(0, np.int64)
+    mu, sigma = np.asarray(checkpoint["mu"]), np.asarray(checkpoint["sigma"])
+    if len(sse) != len(blocks):
+        raise DataError("self_paced.stcs", f"{len(blocks)} cubes but {len(sse)} errors")
+    z = [z_scores(sse[:, j], blocks, mu[:, j], sigma[:, j], empty_block) for j in range(mu.shape[1])]
+    if len(z) == 1:
+        return z[0]
+    m = params.get("model", {})
+    return (float(m.get("w_raw", 0.5)) * z[0] + float(m.get("w_of", 1.0)) * z[1]).astype(np.float32)
+
+
+def frame_scores(
+    stc_scores: np.ndarray, stcs: dict[str, np.ndarray], video_index: pd.DataFrame, params: dict[str, Any]
+) -> pd.DataFrame:
+    """One score per frame of every test video: max over the frame's cubes (``empty_frame_score`` when
+    it has none), then a uniform moving average (window 10, zero-padded like ``np.convolve(..., 'same')``)
+    per video. ``smooth_across_videos: true`` reproduces the reference, which smooths all test videos
+    concatenated.
+    """
+    scfg = params.get("scoring", {})
+    empty = float(scfg.get("empty_frame_score", -20.0))
+    window = int(scfg.get("smooth_window", 10))
+    pos_of = {str(v): i for i, v in enumerate(stcs["videos"])}
+    index = stcs["index"]
+    tests = video_index.loc[video_index["split"] == "test", ["video_id", "n_frames"]].sort_values("video_id")
+    if tests.empty:
+        raise DataError("video_index", "no test video to score")
+    raw_scores = []
+    for vid, n in tests.itertuples(index=False):
+        vid, n = str(vid), int(n)
+        if vid not in pos_of:
+            raise DataError(vid, "test video missing from the cube pool")
+        s = np.full(n, -np.inf)
+        sel = index[:, 0] == pos_of[vid]
+        np.maximum.at(s, index[sel, 1].astype(np.int64), np.asarray(stc_scores, dtype=np.float64)[sel])
+        n_empty = int(np.isinf(s).sum())
+        if n_empty:
+            logger.info("%s: %d of %d frames have no cube (score %.0f)", vid, n_empty, n, empty)
+        s[np.isinf(s)] = empty
+        raw_scores.append(s)
+    if scfg.get("smooth_across_videos", False):
+        cat = moving_average(np.concatenate(raw_scores), window)
+        smoothed = np.split(cat, np.cumsum([len(s) for s in raw_scores])[:-1])
+    else:
+        smoothed = [moving_average(s, window) for s in raw_scores]
+    frames_out = [
+        pd.DataFrame({"video_id": str(vid), "frame": np.arange(len(s), dtype=np.int32), "score": s.astype(np.float32)})
+        for vid, s in zip(tests["video_id"], smoothed, strict=True)
+    ]
+    return pd.concat(frames_out, ignore_index=True)

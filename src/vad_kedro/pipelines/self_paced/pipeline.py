@@ -1,0 +1,52 @@
+"""Wiring of the ``self_paced`` pipeline (LBR-SPR, Yu et al. CVPR 2022) and its no-refinement twin.
+
+Shared stage (namespace ``self_paced``): unlabeled pool -> foreground boxes -> packed cubes.
+Per variant (namespaces ``lbr_spr`` and ``lbr_norefine``): train -> z-scored cubes -> frame scores.
+The variants differ only in ``params:self_paced.variants.<name>`` (``refine: true`` / ``false``).
+No node takes ``frame_labels`` (or any other label): only the shared evaluation reads labels.
+"""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from . import nodes
+
+#: Namespaces whose ``<method>.frame_scores`` this pipeline writes.
+METHODS = ["lbr_spr", "lbr_norefine"]
+
+#: Global parameters passed through unchanged.
+_GLOBAL = {"params:self_paced", "params:seed", "params:device", "params:deterministic"}
+
+
+def _shared() -> Pipeline:
+    template = Pipeline([
+        node(nodes.select_pool, ["video_index", "params:self_paced"], "pool", name="select_pool"),
+        node(nodes.foreground_boxes, ["tracks", "flow", "video_index", "pool", "params:self_paced"], "boxes",
+             name="foreground_boxes"),
+        node(nodes.build_stcs, ["frames", "flow", "boxes", "video_index", "pool", "params:self_paced"], "stcs",
+             name="build_stcs"),
+    ])
+    return pipeline(template, namespace="self_paced", inputs={"video_index", "tracks", "flow", "frames"},
+                    parameters={"params:self_paced"})
+
+
+def _variant(method: str) -> Pipeline:
+    template = Pipeline([
+        node(nodes.train_lbr, ["stcs", "params:self_paced", "params:variant", "params:seed",
+                               "params:device", "params:deterministic"],
+             ["model", "training_history", "stc_sse"], name="train"),
+        node(nodes.score_stcs, ["model", "stcs", "stc_sse", "params:self_paced"], "stc_scores",
+             name="score_stcs"),
+        node(nodes.frame_scores, ["stc_scores", "stcs", "video_index", "params:self_paced"],
+             "frame_scores", name="frame_scores"),
+    ])
+    return pipeline(
+        template,
+        namespace=method,
+        inputs={"stcs": "self_paced.stcs", "video_index": "video_index"},
+        parameters={**{p: p for p in _GLOBAL}, "params:variant": f"params:self_paced.variants.{method}"},
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Shared cube extraction, then LBR-SPR and plain LBR (no refinement) on the same cubes."""
+    return _shared() + sum((_variant(m) for m in METHODS), Pipeline([]))
