@@ -74,5 +74,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["__default__"] = everything
     if fe_module:
         inference_pipeline = inference.create_pipeline(modules, fe)
-        pipelines["inference"] = inference_pipeline   # reads the trained project: no upstream re-run
+        if any(n.name.endswith("pick_scores") and len(n.inputs) > 1 for n in inference_pipeline.nodes):
+            pipelines["inference"] = inference_pipeline   # reads the trained project: no upstream re-run
     return pipelines
