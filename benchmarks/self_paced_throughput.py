@@ -45,6 +45,8 @@ def main() -> None:
     print(f"cube extraction (raw + flow): {args.n_cubes / dt:,.0f} cubes/s")
 
     dev = torch.device("cpu")
+    warm = TrainConfig(epochs=1, warmup_epochs=0, nf=args.nf, batch_size=args.batch_size, use_flow=True)
+    train_block(raw[:128], flow[:128], warm, dev, torch.Generator().manual_seed(0))  # first-call overheads
     for use_flow in (False, True):
         for refine in (False, True):
             cfg = TrainConfig(epochs=1, warmup_epochs=0, shrink_rate=0.05, refine=refine, nf=args.nf,
