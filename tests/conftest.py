@@ -57,8 +57,14 @@ class SmokeProject:
 
     def run(self, pipeline: str | None = None, params: dict[str, Any] | None = None, **kwargs) -> dict:
         """Run a registered pipeline (default: ``__default__``) in this project."""
-        with working_directory(self.path), self._session(params) as session:
-            return session.run(pipeline_names=[pipeline] if pipeline else None, **kwargs)
+        import mlflow
+
+        try:
+            with working_directory(self.path), self._session(params) as session:
+                return session.run(pipeline_names=[pipeline] if pipeline else None, **kwargs)
+        finally:
+            while mlflow.active_run():   # each run gets its own MLflow run, as from the command line
+                mlflow.end_run()
 
     def catalog(self, params: dict[str, Any] | None = None):
         with working_directory(self.path), self._session(params) as session:

@@ -193,6 +193,7 @@ def write_outputs(request: dict[str, Any], scores: pd.DataFrame, index: pd.DataF
     out_root.mkdir(parents=True, exist_ok=True)
     final = out_root / request["name"]
     tmp = Path(tempfile.mkdtemp(dir=out_root, prefix=f".{request['name']}."))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the outputs are for the user
     try:
         table.to_csv(tmp / "scores.csv", index=False, float_format="%.6f")
         fig = _score_plot(table, threshold, f"{request['method']} on {request['name']}")
