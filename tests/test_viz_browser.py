@@ -44,3 +44,14 @@ def test_browser_renders_the_graph(viz_build, tmp_path):
     img = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
     assert img is not None and img.shape[0] > 100
     assert img.std() > 5, "the screenshot is blank"
+
+
+def test_screenshot_ui_state_is_injected_once(tmp_path):
+    (tmp_path / "index.html").write_text("<html><head><title>viz</title></head><body></body></html>")
+    browser.preset_ui_state(tmp_path)
+    browser.preset_ui_state(tmp_path)
+    html = (tmp_path / "index.html").read_text()
+    assert html.count("localStorage.setItem('KedroViz'") == 1
+    assert html.index("localStorage") < html.index("<title>")      # before the app's own scripts
+    state = html.split("JSON.stringify(", 1)[1].split(")", 1)[0]
+    assert json.loads(state)["showFeatureHints"] is False

@@ -86,15 +86,30 @@ def screenshot(url: str, path: Path, window: str = "1400,900") -> Path:
     return path
 
 
+#: Kedro-viz UI state preset for screenshots: no feature-hint pop-ups, light theme, left-to-right graph.
+VIZ_UI_STATE = '{"showFeatureHints": false, "theme": "light", "orientation": "horizontal"}'
+
+
+def preset_ui_state(build: Path, state: str = VIZ_UI_STATE) -> None:
+    """Make the built site start with ``state`` in its localStorage (kedro-viz reads key ``KedroViz``)."""
+    index = build / "index.html"
+    script = f"<script>localStorage.setItem('KedroViz', JSON.stringify({state}));</script>"
+    html = index.read_text()
+    if script not in html:
+        index.write_text(html.replace("<head>", "<head>" + script, 1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Screenshot the kedro-viz graph and report.html")
     parser.add_argument("--out", default="docs/images")
+    parser.add_argument("--pipeline", default="weak_supervision", help="registered pipeline to show")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     build = build_viz(Path.cwd())
+    preset_ui_state(build)
     with serve(build) as url:
-        screenshot(url, out / "kedro_viz.png", window="1600,1000")
+        screenshot(f"{url}?pid={args.pipeline}", out / "kedro_viz.png", window="1600,900")
     report = Path("data/08_reporting/report.html")
     if report.exists():
         with serve(report.parent) as url:
