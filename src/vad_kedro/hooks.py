@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kedro.framework import project
 from kedro.framework.hooks import hook_impl
 
 logger = logging.getLogger(__name__)
@@ -15,11 +17,33 @@ logger = logging.getLogger(__name__)
 TIMINGS_FILE = Path("08_reporting/node_timings.json")   # under globals.data_root (data, or data/smoke)
 
 
+def node_owners(registered: Mapping[str, Any]) -> dict[str, str]:
+    """Node name -> the smallest registered pipeline holding it (``__default__`` and ``inference`` aside).
+
+    Method pipelines are registered with their upstream, so a preprocessing node belongs to
+    ``preprocessing``, a feature node to ``feature_extraction`` and ``lpg.train_smm`` to ``state_machine``.
+    """
+    owners: dict[str, str] = {}
+    candidates = [(name, p) for name, p in registered.items() if name not in ("__default__", "inference")]
+    for name, pipeline in sorted(candidates, key=lambda item: -len(item[1].nodes)):
+        for node in pipeline.nodes:
+            owners[node.name] = name          # smaller pipelines overwrite larger ones
+    return owners
+
+
+def _registered_pipelines() -> Mapping[str, Any]:
+    try:
+        return dict(project.pipelines)
+    except Exception:  # noqa: BLE001 - outside a configured project (unit tests): no owners
+        return {}
+
+
 class NodeTimingHook:
     """Records how long every node took (``data/08_reporting/node_timings.json``).
 
     The file maps node name -> seconds of its latest run; the leaderboard sums a method's nodes.
-    It also logs which pipeline node is starting, so long runs show where they are.
+    It also logs which node is starting and, in a run of several pipelines, which pipeline it
+    belongs to (``(__default__ 97/137) state_machine: lpg.train_smm``), so long runs show where they are.
     """
 
     def __init__(self) -> None:
@@ -27,6 +51,7 @@ class NodeTimingHook:
         self._n_done = 0
         self._n_total = 0
         self._label = "__default__"
+        self._owners: dict[str, str] = {}
         self._timings = Path("data") / TIMINGS_FILE
 
     @hook_impl
@@ -40,11 +65,14 @@ class NodeTimingHook:
         self._n_done = 0
         names = run_params.get("pipeline_names") or ["__default__"]
         self._label = ",".join(names) if isinstance(names, (list, tuple)) else str(names)
+        self._owners = node_owners(_registered_pipelines())
 
     @hook_impl
     def before_node_run(self, node: Any) -> None:
         self._started[node.name] = time.perf_counter()
-        logger.info("[%s %d/%d] %s", self._label, self._n_done + 1, self._n_total, node.name)
+        owner = self._owners.get(node.name)
+        where = f"{owner}: " if owner and owner != self._label else ""
+        logger.info("(%s %d/%d) %s%s", self._label, self._n_done + 1, self._n_total, where, node.name)
 
     @hook_impl
     def after_node_run(self, node: Any) -> None:
