@@ -29,6 +29,7 @@ def test_default_run_names_the_pipeline_of_each_node(tmp_path, caplog, monkeypat
         "preprocessing": types.SimpleNamespace(nodes=[pre]),
         "feature_extraction": types.SimpleNamespace(nodes=[pre, fe]),
         "state_machine": types.SimpleNamespace(nodes=[pre, fe, smm]),
+        "weak_supervision": types.SimpleNamespace(nodes=[fe]),     # smaller, but fe is upstream
     }
     assert hooks.node_owners(registered) == {"decode_frames": "preprocessing",
                                              "feature_extraction.flow": "feature_extraction",

@@ -17,17 +17,24 @@ logger = logging.getLogger(__name__)
 TIMINGS_FILE = Path("08_reporting/node_timings.json")   # under globals.data_root (data, or data/smoke)
 
 
+#: Pipelines every method pipeline carries as its upstream: their nodes are attributed to them first.
+UPSTREAM = ("feature_extraction", "preprocessing")
+
+
 def node_owners(registered: Mapping[str, Any]) -> dict[str, str]:
-    """Node name -> the smallest registered pipeline holding it (``__default__`` and ``inference`` aside).
+    """Node name -> the registered pipeline it belongs to (``__default__`` and ``inference`` aside).
 
     Method pipelines are registered with their upstream, so a preprocessing node belongs to
-    ``preprocessing``, a feature node to ``feature_extraction`` and ``lpg.train_smm`` to ``state_machine``.
+    ``preprocessing``, a feature node to ``feature_extraction``, other nodes to the smallest
+    pipeline holding them (``lpg.train_smm`` to ``state_machine``).
     """
     owners: dict[str, str] = {}
     candidates = [(name, p) for name, p in registered.items() if name not in ("__default__", "inference")]
-    for name, pipeline in sorted(candidates, key=lambda item: -len(item[1].nodes)):
+    # later assignments win: method pipelines from the largest to the smallest, then the shared upstream
+    order = sorted(candidates, key=lambda item: (item[0] in UPSTREAM, -len(item[1].nodes)))
+    for name, pipeline in order:
         for node in pipeline.nodes:
-            owners[node.name] = name          # smaller pipelines overwrite larger ones
+            owners[node.name] = name
     return owners
 
 
