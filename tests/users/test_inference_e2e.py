@@ -12,6 +12,8 @@ import pytest
 
 from vad_kedro.core.errors import DataError
 
+from .inference_checks import check_outputs, run_inference
+
 TRAIN_MIL = ["mil.load_bags", "mil.segment_bags", "mil.train"]
 
 
@@ -40,38 +42,14 @@ def _test_video(project) -> pd.Series:
 @pytest.mark.slow
 def test_frame_folder_scores_match_the_method_pipeline(trained):
     video = _test_video(trained)
-    folder = trained.path / video["source_path"]
-    out = trained.run("inference", params={"video_path": str(folder), "method": "mil"})
-    summary = out["inference.summary"]
-    summary = summary.load() if hasattr(summary, "load") else summary   # Kedro 1.x returns the dataset
-    result = _outputs(trained, folder.name)
-    assert summary["output_dir"].endswith(folder.name)
-    table = pd.read_csv(result / "scores.csv")
-    assert list(table.columns) == ["frame", "time_s", "score", "is_anomaly"]
-    assert table["frame"].tolist() == list(range(int(video["n_frames"])))
-    np.testing.assert_allclose(table["time_s"], table["frame"] / float(video["fps"]), atol=1e-6)
-    assert (table["is_anomaly"] == (table["score"] > summary["threshold"]).astype(int)).all()
-    assert summary["anomalous_frames"] == int(table["is_anomaly"].sum())
+    table, summary, result = run_inference(trained, video, "mil")
+    check_outputs(table, summary, result, video)
 
     # Same features, same model: the scores equal the method pipeline's own test scores (first seed).
     trained.run("weak_supervision", node_names=["mil.score_videos", "mil.expand_to_frames"])
     own = trained.load("mil.frame_scores")
     own = own[(own["video_id"] == video["video_id"]) & (own["seed"] == own["seed"].min())].sort_values("frame")
     np.testing.assert_allclose(table["score"], own["score"], atol=1e-5)
-
-    curve = cv2.imread(str(result / "score_curve.png"))
-    assert curve is not None and curve.std() > 5          # a drawn figure, not a blank image
-    cap = cv2.VideoCapture(str(result / "overlay.mp4"))
-    n, ok, first = 0, True, None
-    while ok:
-        ok, frame = cap.read()
-        if ok:
-            first = frame if first is None else first
-            n += 1
-    cap.release()
-    assert n == int(video["n_frames"])
-    assert first.shape[0] > int(video["height"]) and first.shape[1] == int(video["width"])  # frame + curve strip
-    assert not list(result.parent.glob(".*"))              # no temporary folder left behind
 
 
 @pytest.mark.slow

@@ -206,6 +206,18 @@ def test_object_features_partial_pose_is_an_error(two_videos, dataset_root):
         nodes.extract_object_features(*_object_inputs(two_videos, tracks), OBJ_P, "cpu", True, {})
 
 
+def test_a_clip_from_outside_the_dataset_has_no_pose(two_videos, dataset_root, caplog):
+    """``inference`` scores a user's clip (split test, label -1) beside dataset videos that have pose files."""
+    write_pose(dataset_root / "annotations/pose/training/v1.json", [])
+    vi, frames, raw, ds = two_videos
+    vi = vi.assign(video_label=[0, -1])
+    tracks = {"train_v1": _table([]), "test_v2": _table([])}
+    with caplog.at_level(logging.WARNING):
+        parts = nodes.extract_object_features(*_object_inputs((vi, frames, raw, ds), tracks), OBJ_P, "cpu", True, {})[0]
+    out = run_lazy(parts)
+    assert "pose" in out["train_v1"] and "pose" not in out["test_v2"] and "no pose for test_v2" in caplog.text
+
+
 def test_pose_file_beyond_the_video_is_an_error(two_videos, dataset_root):
     write_pose(dataset_root / "annotations/pose/training/v1.json", [pose_entry(T + 3, [1, 1, 5, 5])])
     write_pose(dataset_root / "annotations/pose/testing/v2.json", [])

@@ -136,7 +136,8 @@ def test_same_seed_bit_identical_and_checkpoint(shared, params):
     f1, h1, s1 = fit_score(shared, params, "smaff")
     _, _, s2 = fit_score(shared, params, "smaff")
     np.testing.assert_array_equal(s1["score"].to_numpy(), s2["score"].to_numpy())
-    ck = N.pack_checkpoint(shared["pca"], shared["ae"], shared["mems"]["app"], shared["mems"]["pose"], f1, params)
+    stats = N.feature_statistics(shared["app"], shared["pose"], shared["vel"])
+    ck = N.pack_checkpoint(shared["pca"], shared["ae"], shared["mems"]["app"], shared["mems"]["pose"], f1, stats, params)
     assert ck["modalities"] == ["app", "pose", "vel"] and ck["pose_memory"].shape[1] == 34
     import io
 
@@ -159,7 +160,8 @@ def test_no_pose_dataset_runs_app_velocity_only(params, caplog):
     f_np, _, nopose = fit_score(s, params, "smaff_nopose")
     assert f_full["modalities"] == f_np["modalities"] == ["app", "vel"]
     np.testing.assert_array_equal(full["score"].to_numpy(), nopose["score"].to_numpy())
-    ck = N.pack_checkpoint(s["pca"], s["ae"], s["mems"]["app"], s["mems"]["pose"], f_full, params)
+    stats = N.feature_statistics(s["app"], s["pose"], s["vel"])
+    ck = N.pack_checkpoint(s["pca"], s["ae"], s["mems"]["app"], s["mems"]["pose"], f_full, stats, params)
     assert ck["pose_available"] is False and ck["pose_memory"] is None
 
 

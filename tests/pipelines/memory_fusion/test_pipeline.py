@@ -12,7 +12,19 @@ def test_methods_and_outputs():
     assert METHODS == ["smaff", "smaff_nopose"]
     outs = create_pipeline().outputs()
     for m in METHODS:
-        assert {f"{m}.frame_scores", f"{m}.model", f"{m}.training_history"} <= outs
+        assert {f"{m}.frame_scores", f"{m}.training_history"} <= outs
+        assert f"{m}.model" in create_pipeline().all_outputs()   # written, then read by the scoring nodes
+
+
+def test_scoring_reads_only_per_video_data_and_the_checkpoint():
+    from vad_kedro.pipelines import memory_fusion
+    from vad_kedro.pipelines.inference.pipeline import scoring_part, unsupported_inputs
+
+    part = scoring_part(memory_fusion)
+    assert unsupported_inputs(part) == set()
+    assert {f"{m}.frame_scores" for m in METHODS} <= part.outputs()
+    for m in METHODS:   # each variant's scoring reads its own checkpoint only
+        assert {d for d in part.to_outputs(f"{m}.frame_scores").inputs() if d.endswith(".model")} == {f"{m}.model"}
 
 
 def test_no_node_reads_labels():

@@ -451,8 +451,18 @@ def extract_snippet_features(video_index: pd.DataFrame, frames: Mapping[str, Loa
 # ----------------------------------------------------------------------------------------------
 # object features
 # ----------------------------------------------------------------------------------------------
+def _outside_dataset(row: Mapping[str, Any]) -> bool:
+    """A test video with an unknown label (-1) is no video of the labelled dataset: it is a clip scored by
+    ``inference``, which has no annotation files of its own."""
+    return row.get("split") == "test" and int(row.get("video_label", 0)) == -1
+
+
 def _pose_paths(rows: list[dict], root: str, pose: Mapping[str, Any]) -> dict[str, Path] | None:
-    """Pose file per video, or None when the dataset has no pose at all (said clearly in the log)."""
+    """Pose file per video that has one, or None when the dataset has no pose at all (said clearly in the log).
+
+    A dataset video without its pose file while others have one is a ``DataError``; a clip from outside the
+    dataset (:func:`_outside_dataset`) simply has no pose (logged).
+    """
     source = pose.get("source", "alphapose_json")
     if source in (None, "none"):
         logger.warning("object_features: pose.source=none -> no 'pose' arrays (pose-based methods must fall "
@@ -468,11 +478,15 @@ def _pose_paths(rows: list[dict], root: str, pose: Mapping[str, Any]) -> dict[st
                        "object_features carry no 'pose' array. Pose is never invented: provide AlphaPose JSON "
                        "files or set object_features.pose.source: none", template, next(iter(paths.values()), ""))
         return None
-    missing = sorted(set(paths) - have)
+    outside = {r["video_id"] for r in rows if _outside_dataset(r)} - have
+    missing = sorted(set(paths) - have - outside)
     if missing:
         raise DataError(missing[0], f"pose file {paths[missing[0]]} not found, but other videos have pose "
                                     f"({len(missing)} videos without pose: {', '.join(missing[:5])})")
-    return paths
+    if outside:
+        logger.warning("object_features: no pose for %s (not a video of the dataset, no pose file): no 'pose' array",
+                       ", ".join(sorted(outside)))
+    return {v: p for v, p in paths.items() if v in have}
 
 
 def read_pose(row: Mapping[str, Any], path: Path, dataset: Mapping[str, Any], pose: Mapping[str, Any]
@@ -590,12 +604,13 @@ def extract_object_features(video_index: pd.DataFrame, frames: Mapping[str, Load
         vid = r["video_id"]
         keys[vid] = content_key(CODE_VERSIONS["object_features"], video_fingerprint(r), dict(params),
                                 tracks_manifest.get(vid), flow_manifest.get(vid),
-                                path_stat(pose_paths[vid]) if pose_paths else None, _weights_stat(app_cfg))
+                                path_stat(pose_paths[vid]) if pose_paths and vid in pose_paths else None,
+                                _weights_stat(app_cfg))
     todo = _plan("object_features", keys, previous, incremental)
     _check_partitions(rows, frames, "frames", todo)
     _check_partitions(rows, tracks, "tracks", todo)
     _check_partitions(rows, flow, "flow", todo)
-    poses = {v: read_pose(by_id[v], pose_paths[v], dataset, pose_cfg) for v in todo} if pose_paths else {}
+    poses = {v: read_pose(by_id[v], pose_paths[v], dataset, pose_cfg) for v in todo if v in (pose_paths or {})}
     model = None
     if app_cfg.get("type", "hog") != "hog" and todo:
         from vad_kedro.core.runtime import resolve_device

@@ -40,14 +40,17 @@ MODALITY_ORDER = ("app", "pose", "vel")
 POSE_DIM = 34
 
 Loader = Callable[[], Any]
+#: Video roles: ``train`` / ``val`` (normal videos, training) and ``test`` (scored from the checkpoint).
+ALL_ROLES = ("train", "val", "test")
+TRAINING_ROLES = ("train", "val")
 
 
 # ----------------------------------------------------------------------------------------------------
 # 1. Object table: load, validate, appearance PCA (CLIP substitute), pose normalisation
 # ----------------------------------------------------------------------------------------------------
-def select_videos(video_index: pd.DataFrame) -> pd.DataFrame:
+def select_videos(video_index: pd.DataFrame, roles: tuple[str, ...] = ALL_ROLES) -> pd.DataFrame:
     """Videos used by SMAFF with their role: ``train`` (normal train videos, one-class training), ``val``
-    (normal val videos, held-out checks only) and ``test`` (every test video, scored).
+    (normal val videos, held-out checks only) and ``test`` (every test video, scored); only ``roles``.
 
     Videos whose ``video_label`` is 1 (abnormal, weak-supervision setting) never enter training.
     """
@@ -62,10 +65,10 @@ def select_videos(video_index: pd.DataFrame) -> pd.DataFrame:
                     np.where((vi["split"] == "val") & normal, "val",
                              np.where(vi["split"] == "test", "test", "")))
     vi["role"] = role
-    vi = vi[vi["role"] != ""].sort_values(["role", "video_id"]).reset_index(drop=True)
-    if not (vi["role"] == "train").any():
+    vi = vi[vi["role"].isin(roles)].sort_values(["role", "video_id"]).reset_index(drop=True)
+    if "train" in roles and not (vi["role"] == "train").any():
         raise DataError("video_index", "no normal training videos (split == 'train', video_label != 1)")
-    if not (vi["role"] == "test").any():
+    if "test" in roles and not (vi["role"] == "test").any():
         raise DataError("video_index", "no test videos (split == 'test')")
     return vi[["video_id", "role", "n_frames"]]
 
@@ -121,30 +124,17 @@ def normalize_pose(pose: np.ndarray, boxes: np.ndarray, mode: str = "box") -> np
     return out
 
 
-def collect_objects(
-    tracks: Mapping[str, Loader],
-    object_features: Mapping[str, Loader],
-    video_index: pd.DataFrame,
-    params: dict,
-    seed: int,
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Build the object table of every train / val / test video and fit the appearance PCA.
+def fit_app_pca(tracks: Mapping[str, Loader], object_features: Mapping[str, Loader], videos: pd.DataFrame,
+                params: dict, seed: int) -> dict[str, Any]:
+    """Appearance PCA (CLIP substitute, spec §4) of the upstream descriptor (HOG 3780-d) to ``app_pca_dim``
+    (512), fit on a seeded subsample of at most ``app_pca_max_rows`` objects of the ``train`` videos.
 
-    Appearance (CLIP substitute, spec §4): PCA of the upstream descriptor (HOG 3780-d) to
-    ``app_pca_dim`` (512) fit on training objects only, then L2 normalisation. When the upstream
-    descriptor already has ≤ ``app_pca_dim`` dimensions (e.g. real CLIP), only the L2 norm is applied.
-    Pose (when any video has it): box-normalised keypoints; NaN rows (no matched skeleton) are marked
-    invalid in ``pose_valid``.
-
-    Returns the object table (``video_ids``, ``roles``, ``n_frames`` per video; ``vid``, ``frame``,
-    ``area``, ``app``, ``vel``[, ``pose``, ``pose_valid``] per object) and the PCA state for the checkpoint.
+    Returns the PCA state for the checkpoint (tensors); ``fitted: False`` when the descriptor already has
+    ≤ ``app_pca_dim`` dimensions (e.g. real CLIP).
     """
-    videos = select_videos(video_index)
     vids = videos["video_id"].tolist()
     nfr = videos["n_frames"].astype(int).to_numpy()
     roles = videos["role"].to_numpy()
-
-    # pass 1: training rows for the PCA (a seeded subsample of at most app_pca_max_rows rows)
     train = [(i, v) for i, v in enumerate(vids) if roles[i] == "train"]
     rows_per_video = {}
     for i, v in train:
@@ -169,23 +159,46 @@ def collect_objects(
     fit_x = np.concatenate(pieces)
     da = fit_x.shape[1]
     target = int(params.get("app_pca_dim", 512))
-    pca_state: dict[str, Any] = {"in_dim": int(da), "out_dim": int(da), "fitted": False}
-    pca = None
-    if da > target:
-        n_comp = min(target, len(fit_x))
-        if n_comp < target:
-            logger.warning("smaff: only %d training objects for PCA; appearance reduced to %d dims instead of %d",
-                           len(fit_x), n_comp, target)
-        pca = PCA(n_components=n_comp, svd_solver="randomized", random_state=seed).fit(fit_x)
-        pca_state = {"in_dim": int(da), "out_dim": int(n_comp), "fitted": True,
-                     "mean": torch.from_numpy(pca.mean_.astype(np.float32)),
-                     "components": torch.from_numpy(pca.components_.astype(np.float32)),
-                     "explained_variance_ratio": float(pca.explained_variance_ratio_.sum())}
-        logger.info("smaff: appearance PCA %d -> %d dims on %d training objects (%.1f%% variance)",
-                    da, n_comp, len(fit_x), 100 * pca_state["explained_variance_ratio"])
-    del fit_x, pieces
+    if da <= target:
+        return {"in_dim": int(da), "out_dim": int(da), "fitted": False}
+    n_comp = min(target, len(fit_x))
+    if n_comp < target:
+        logger.warning("smaff: only %d training objects for PCA; appearance reduced to %d dims instead of %d",
+                       len(fit_x), n_comp, target)
+    pca = PCA(n_components=n_comp, svd_solver="randomized", random_state=seed).fit(fit_x)
+    state = {"in_dim": int(da), "out_dim": int(n_comp), "fitted": True,
+             "mean": torch.from_numpy(pca.mean_.astype(np.float32)),
+             "components": torch.from_numpy(pca.components_.astype(np.float32)),  # keeps sklearn's memory layout
+             "explained_variance_ratio": float(pca.explained_variance_ratio_.sum())}
+    logger.info("smaff: appearance PCA %d -> %d dims on %d training objects (%.1f%% variance)",
+                da, n_comp, len(fit_x), 100 * state["explained_variance_ratio"])
+    return state
 
-    # pass 2: every video
+
+def apply_pca(app: np.ndarray, pca: Mapping[str, Any]) -> np.ndarray:
+    """Project descriptors with a PCA state of :func:`fit_app_pca`: the arithmetic of ``PCA.transform``, bit for
+    bit as long as ``components`` keeps the memory layout sklearn gave it (tensors keep it through save / load)."""
+    if not pca["fitted"]:
+        return app
+    comp = pca["components"].numpy()
+    out = app @ comp.T
+    out -= pca["mean"].numpy().reshape(1, -1) @ comp.T
+    return out.astype(np.float32)
+
+
+def object_table(tracks: Mapping[str, Loader], object_features: Mapping[str, Loader], videos: pd.DataFrame,
+                 pca: Mapping[str, Any], params: dict) -> dict[str, np.ndarray]:
+    """The object table of ``videos`` (from :func:`select_videos`): appearance projected with ``pca`` then
+    L2-normalised; box-relative pose keypoints (when any video has pose; NaN rows, i.e. no matched skeleton,
+    are marked invalid in ``pose_valid``).
+
+    Returns ``video_ids``, ``roles``, ``n_frames`` per video; ``vid``, ``frame``, ``area``, ``box``, ``app``,
+    ``vel``[, ``pose``, ``pose_valid``] per object.
+    """
+    vids = videos["video_id"].tolist()
+    nfr = videos["n_frames"].astype(int).to_numpy()
+    roles = videos["role"].to_numpy()
+    da = int(pca["in_dim"])
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("vid", "frame", "area", "box", "app", "vel", "pose", "pose_has")}
     any_pose = False
     n_bins: set[int] = set()
@@ -193,13 +206,12 @@ def collect_objects(
         df, f = _load_video(v, int(nfr[i]), tracks, object_features)
         n = len(df)
         if n == 0:
-            app = np.zeros((0, pca_state["out_dim"]), np.float32)
+            app = np.zeros((0, int(pca["out_dim"])), np.float32)
         else:
             app = np.asarray(f["app"], dtype=np.float32).reshape(n, -1)
             if app.shape[1] != da:
                 raise DataError(f"object_features/{v}", f"'app' has {app.shape[1]} dims, training videos have {da}")
-            if pca is not None:
-                app = pca.transform(app).astype(np.float32)
+            app = apply_pca(app, pca)
             app /= np.maximum(np.linalg.norm(app, axis=1, keepdims=True), 1e-12)
             n_bins.add(int(np.asarray(f["vel"]).reshape(n, -1).shape[1]))
         box = df[["x1", "y1", "x2", "y2"]].to_numpy(np.float32).reshape(n, 4)
@@ -237,14 +249,37 @@ def collect_objects(
         n_nopose_videos = sum(1 for c in cols["pose_has"] if len(c) and not c.any())
         logger.info("smaff: pose present for %d / %d objects (%d unmatched rows, %d videos without pose)",
                     int(valid.sum()), len(valid), int((has & ~valid).sum()), n_nopose_videos)
-    else:
-        logger.warning("smaff: the dataset has no pose: SMAFF runs with appearance + velocity only "
-                       "(smaff_nopose); pose is never invented")
     obj_roles = table["roles"][table["vid"]] if len(table["vid"]) else np.zeros(0, str)
     logger.info("smaff: %d objects (train %d, val %d, test %d) in %d videos",
                 len(table["vid"]), int((obj_roles == "train").sum()), int((obj_roles == "val").sum()),
                 int((obj_roles == "test").sum()), len(vids))
-    return table, pca_state
+    return table
+
+
+def collect_objects(
+    tracks: Mapping[str, Loader],
+    object_features: Mapping[str, Loader],
+    video_index: pd.DataFrame,
+    params: dict,
+    seed: int,
+    roles: tuple[str, ...] = ALL_ROLES,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Fit the appearance PCA on the training objects (:func:`fit_app_pca`) and build the object table of the
+    videos of ``roles`` (:func:`object_table`). Returns the table and the PCA state for the checkpoint."""
+    videos = select_videos(video_index, roles)
+    pca = fit_app_pca(tracks, object_features, videos, params, seed)
+    table = object_table(tracks, object_features, videos, pca, params)
+    if "pose" not in table:
+        logger.warning("smaff: the dataset has no pose: SMAFF runs with appearance + velocity only "
+                       "(smaff_nopose); pose is never invented")
+    return table, pca
+
+
+def collect_training_objects(tracks: Mapping[str, Loader], object_features: Mapping[str, Loader],
+                             video_index: pd.DataFrame, params: dict, seed: int
+                             ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """:func:`collect_objects` of the normal train and val videos (test videos are scored from the checkpoint)."""
+    return collect_objects(tracks, object_features, video_index, params, seed, TRAINING_ROLES)
 
 
 def object_roles(objects: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -324,23 +359,43 @@ def standardize(x: np.ndarray, fit_rows: np.ndarray) -> tuple[np.ndarray, np.nda
     """Z-score every column with the mean / std of the training rows (std floored at 1e-6)."""
     mean = x[fit_rows].mean(axis=0) if fit_rows.any() else np.zeros(x.shape[1], np.float32)
     std = np.maximum(x[fit_rows].std(axis=0), 1e-6) if fit_rows.any() else np.ones(x.shape[1], np.float32)
-    return ((x - mean) / std).astype(np.float32), mean.astype(np.float32), std.astype(np.float32)
+    mean, std = mean.astype(np.float32), std.astype(np.float32)
+    return apply_standardize(x, {"mean": mean, "std": std}), mean, std
+
+
+def apply_standardize(x: np.ndarray, stats: Mapping[str, Any]) -> np.ndarray:
+    """``(x - mean) / std`` with stored training statistics (arrays or tensors); ``x`` as is without them."""
+    if "mean" not in stats:
+        return x.astype(np.float32)
+    return ((x - np.asarray(stats["mean"])) / np.asarray(stats["std"])).astype(np.float32)
+
+
+def _standardized(x: np.ndarray, fit_rows: np.ndarray, params: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``x`` z-scored with the statistics of ``fit_rows`` when ``params.standardize``; and those statistics."""
+    if not params.get("standardize", False):
+        return x.astype(np.float32), {}
+    z, mean, std = standardize(x, fit_rows)
+    return z, {"mean": mean, "std": std}
+
+
+def app_codes(app: np.ndarray, ae: Mapping[str, Any]) -> np.ndarray:
+    """The 34-d code of the appearance autoencoder for every row (float32)."""
+    model = _autoencoder(ae)
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(app)).float()
+        code = torch.cat([model.encode(c) for c in x.split(8192)]) if len(x) else torch.zeros(0, ae["code_dim"])
+    return code.numpy().astype(np.float32)
 
 
 def encode_appearance(objects: Mapping[str, np.ndarray], ae: Mapping[str, Any], params: dict) -> dict[str, Any]:
     """Appearance modality: the AE code ``app34`` of every object; memory fitting uses training rows.
 
-    ``standardize: true`` z-scores the code with training statistics (the reference feeds raw codes).
+    ``standardize: true`` z-scores the code with training statistics (the reference feeds raw codes);
+    ``stats`` keeps them for the checkpoint.
     """
-    model = _autoencoder(ae)
-    with torch.no_grad():
-        x = torch.from_numpy(np.ascontiguousarray(objects["app"])).float()
-        code = torch.cat([model.encode(c) for c in x.split(8192)]) if len(x) else torch.zeros(0, ae["code_dim"])
     fit = object_roles(objects) == "train"
-    code = code.numpy().astype(np.float32)
-    if params.get("standardize", False):
-        code, _, _ = standardize(code, fit)
-    return {"name": "app", "available": True, "x": code, "fit_rows": fit}
+    code, stats = _standardized(app_codes(objects["app"], ae), fit, params)
+    return {"name": "app", "available": True, "x": code, "fit_rows": fit, "stats": stats}
 
 
 def pose_modality(objects: Mapping[str, np.ndarray], params: dict) -> dict[str, Any]:
@@ -357,14 +412,27 @@ def pose_modality(objects: Mapping[str, np.ndarray], params: dict) -> dict[str, 
     if not fit.any():
         logger.warning("smaff: no training object has a pose: pose modality disabled")
         return {"name": "pose", "available": False, "reason": "no training object has a pose"}
-    x = objects["pose"].copy()
+    fill = objects["pose"][fit].mean(axis=0)
+    x, stats = _standardized(impute_pose(objects, fill), fit, params)
+    return {"name": "pose", "available": True, "x": x, "fit_rows": fit, "stats": {"fill": fill, **stats}}
+
+
+def impute_pose(objects: Mapping[str, np.ndarray], fill: np.ndarray) -> np.ndarray:
+    """Pose of every object; rows without a matched skeleton (or videos without pose) take ``fill`` (logged)."""
+    n = len(objects["vid"])
+    has = "pose" in objects
+    x = objects["pose"].copy() if has else np.full((n, POSE_DIM), np.nan, np.float32)
+    valid = objects["pose_valid"] if has else np.zeros(n, bool)
     n_missing = int((~valid).sum())
     if n_missing:
-        x[~valid] = x[fit].mean(axis=0)
+        x[~valid] = fill
         logger.info("smaff: %d objects without a matched pose use the mean training pose", n_missing)
-    if params.get("standardize", False):
-        x, _, _ = standardize(x, fit)
-    return {"name": "pose", "available": True, "x": x.astype(np.float32), "fit_rows": fit}
+    return x
+
+
+def object_speed(objects: Mapping[str, np.ndarray]) -> np.ndarray:
+    """One speed per object: the mean over the orientation bins of its flow histogram, [N, 1]."""
+    return objects["vel"].mean(axis=1, keepdims=True) if len(objects["vel"]) else np.zeros((0, 1), np.float32)
 
 
 def velocity_modality(objects: Mapping[str, np.ndarray], params: dict) -> dict[str, Any]:
@@ -377,15 +445,16 @@ def velocity_modality(objects: Mapping[str, np.ndarray], params: dict) -> dict[s
     perturbed too.
     """
     d = int(params["fusion"]["d_model"])
-    v = objects["vel"].mean(axis=1, keepdims=True) if len(objects["vel"]) else np.zeros((0, 1), np.float32)
+    v = object_speed(objects)
     train = object_roles(objects) == "train"
     mean_speed = float(v[train].mean()) if train.any() else 0.0
     boost = params["pseudo"].get("velocity_boost")
     anomaly = v + (float(boost) - 1.0) * mean_speed if boost else None
-    if params.get("standardize", False):
-        v, mu, sd = standardize(v, train)
-        anomaly = (anomaly - mu) / sd if boost else None
-    out = {"name": "vel", "available": True, "x": np.repeat(v, d, axis=1).astype(np.float32), "mean_speed": mean_speed}
+    v, stats = _standardized(v, train, params)
+    if stats and boost:
+        anomaly = (anomaly - stats["mean"]) / stats["std"]
+    out = {"name": "vel", "available": True, "x": np.repeat(v, d, axis=1).astype(np.float32), "mean_speed": mean_speed,
+           "stats": stats}
     if boost:
         out["anomaly"] = np.repeat(anomaly, d, axis=1).astype(np.float32)
     return out
@@ -507,19 +576,49 @@ def _frame_slots(vid: np.ndarray, frame: np.ndarray, area: np.ndarray, rows: np.
     return df[df["slot"] < t_max], n_over
 
 
+def role_frame_sets(objects: Mapping[str, np.ndarray], role: str, t_max: int) -> dict[str, Any]:
+    """``<role>_idx`` [F, T_max] (−1 = padding), ``<role>_valid`` and ``<role>_n_truncated`` of one role (see
+    :func:`build_frame_sets`); the test role also has ``test_video`` / ``test_frame`` per row."""
+    rows = np.flatnonzero(object_roles(objects) == role)
+    kept, n_over = _frame_slots(objects["vid"], objects["frame"], objects["area"], rows, t_max)
+    out: dict[str, Any] = {}
+    if role == "test":
+        vids = np.flatnonzero(objects["roles"] == "test")
+        nfr = objects["n_frames"][vids]
+        offsets = np.zeros(int(objects["n_frames"].shape[0]), np.int64)
+        offsets[vids] = np.concatenate([[0], np.cumsum(nfr)[:-1]])
+        n_f = int(nfr.sum())
+        pos = offsets[kept["vid"].to_numpy()] + kept["frame"].to_numpy()
+        out["test_video"] = np.repeat(objects["video_ids"][vids], nfr)
+        out["test_frame"] = np.concatenate([np.zeros(0, np.int64), *(np.arange(n, dtype=np.int64) for n in nfr)])
+    else:
+        keys = kept["vid"].to_numpy().astype(np.int64) * (1 << 32) + kept["frame"].to_numpy()
+        uniq, pos = np.unique(keys, return_inverse=True)
+        n_f = len(uniq)
+    idx = np.full((n_f, t_max), -1, np.int64)
+    idx[pos, kept["slot"].to_numpy()] = kept["row"].to_numpy()
+    out[f"{role}_idx"] = idx
+    out[f"{role}_valid"] = idx >= 0
+    if n_over:
+        logger.warning("smaff: %d %s frames have more than T_max=%d objects; kept the %d largest boxes",
+                       n_over, role, t_max, t_max)
+    out[f"{role}_n_truncated"] = n_over
+    return out
+
+
 def build_frame_sets(objects: Mapping[str, np.ndarray], params: dict) -> dict[str, Any]:
     """Per-frame object sets as index arrays ``idx`` [F, T_max] (−1 = padding) and ``valid`` masks.
 
     ``train`` / ``val``: frames with at least one object of the normal train / val videos (a frame without
-    objects carries no training signal). ``test``: every frame of every test video, in (video, frame) order;
+    objects carries no training signal). ``test``: every frame of every test video (none in the training table
+    of the pipeline: test videos are scored from the checkpoint), in (video, frame) order;
     frames without objects have an all-False mask and score 0. ``T_max`` = ``padding.t_max`` or the
     largest number of objects in a training frame (capped by ``padding.t_max_cap``); frames with more
     objects keep their ``T_max`` largest boxes (logged, counted).
     """
     cfg = params["padding"]
-    roles = object_roles(objects)
-    vid, frame, area = objects["vid"], objects["frame"], objects["area"]
-    train_rows = np.flatnonzero(roles == "train")
+    vid, frame = objects["vid"], objects["frame"]
+    train_rows = np.flatnonzero(object_roles(objects) == "train")
     if cfg.get("t_max"):
         t_max = int(cfg["t_max"])
     else:
@@ -530,30 +629,8 @@ def build_frame_sets(objects: Mapping[str, np.ndarray], params: dict) -> dict[st
             logger.warning("smaff: largest training frame has %d objects; T_max capped at %d", t_max, int(cap))
             t_max = int(cap)
     out: dict[str, Any] = {"t_max": t_max}
-    for role in ("train", "val", "test"):
-        rows = np.flatnonzero(roles == role)
-        kept, n_over = _frame_slots(vid, frame, area, rows, t_max)
-        if role == "test":
-            vids = np.flatnonzero(objects["roles"] == "test")
-            nfr = objects["n_frames"][vids]
-            offsets = np.zeros(int(objects["n_frames"].shape[0]), np.int64)
-            offsets[vids] = np.concatenate([[0], np.cumsum(nfr)[:-1]])
-            n_f = int(nfr.sum())
-            pos = offsets[kept["vid"].to_numpy()] + kept["frame"].to_numpy()
-            out["test_video"] = np.repeat(objects["video_ids"][vids], nfr)
-            out["test_frame"] = np.concatenate([np.arange(n, dtype=np.int64) for n in nfr])
-        else:
-            keys = kept["vid"].to_numpy().astype(np.int64) * (1 << 32) + kept["frame"].to_numpy()
-            uniq, pos = np.unique(keys, return_inverse=True)
-            n_f = len(uniq)
-        idx = np.full((n_f, t_max), -1, np.int64)
-        idx[pos, kept["slot"].to_numpy()] = kept["row"].to_numpy()
-        out[f"{role}_idx"] = idx
-        out[f"{role}_valid"] = idx >= 0
-        if n_over:
-            logger.warning("smaff: %d %s frames have more than T_max=%d objects; kept the %d largest boxes",
-                           n_over, role, t_max, t_max)
-        out[f"{role}_n_truncated"] = n_over
+    for role in ALL_ROLES:
+        out.update(role_frame_sets(objects, role, t_max))
     n_empty = int((~out["test_valid"].any(axis=1)).sum())
     logger.info("smaff: T_max=%d; frames train %d, val %d, test %d (%d test frames without objects score 0)",
                 t_max, len(out["train_idx"]), len(out["val_idx"]), len(out["test_idx"]), n_empty)
@@ -753,15 +830,28 @@ def score_frames(
 # ----------------------------------------------------------------------------------------------------
 # Checkpoint and history
 # ----------------------------------------------------------------------------------------------------
+def _tensors(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v for k, v in d.items()}
+
+
+def feature_statistics(app: Mapping[str, Any], pose: Mapping[str, Any], vel: Mapping[str, Any]) -> dict[str, Any]:
+    """The training statistics the scoring reuses on new objects: z-score mean / std per modality (empty
+    without ``standardize``) and the mean training pose given to objects without a matched skeleton."""
+    return {"app": _tensors(app["stats"]), "vel": _tensors(vel["stats"]),
+            "pose": _tensors(pose["stats"]) if pose.get("available") else None}
+
+
 def pack_checkpoint(
     pca: Mapping[str, Any],
     ae: Mapping[str, Any],
     app_memory: Mapping[str, Any],
     pose_memory: Mapping[str, Any],
     fusion: Mapping[str, Any],
+    statistics: Mapping[str, Any],
     params: dict,
 ) -> dict[str, Any]:
-    """One checkpoint (tensors and plain values only, loadable with ``weights_only=True``)."""
+    """One checkpoint with everything the scoring needs (tensors and plain values only, loadable with
+    ``weights_only=True``): PCA, AE, memory items, feature statistics, fusion state, T_max, parameters."""
     def mem(m: Mapping[str, Any]) -> Any:
         return torch.from_numpy(m["items"]) if m.get("available") else None
 
@@ -774,6 +864,7 @@ def pack_checkpoint(
         "autoencoder": {k: v for k, v in ae.items()},
         "app_memory": mem(app_memory),
         "pose_memory": mem(pose_memory) if uses_pose else None,
+        "statistics": {k: v for k, v in statistics.items() if k != "pose" or uses_pose},
         "fusion_state": fusion["state"],
         "t_max": int(fusion["t_max"]),
         "k3_typo": bool(fusion["k3_typo"]),
@@ -790,3 +881,49 @@ def merge_histories(*histories: Mapping[str, list[float]]) -> dict[str, list[dic
             if len(v):
                 out[k] = [{"step": i, "value": float(x)} for i, x in enumerate(v)]
     return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Scoring from the checkpoint alone (the test videos here; a new video in ``inference``)
+# ----------------------------------------------------------------------------------------------------
+def collect_test_objects(tracks: Mapping[str, Loader], object_features: Mapping[str, Loader],
+                         video_index: pd.DataFrame, model: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The object table of every test video, projected with the checkpoint's appearance PCA."""
+    return object_table(tracks, object_features, select_videos(video_index, ("test",)), model["app_pca"],
+                        model["params"])
+
+
+def _memory(items: torch.Tensor) -> dict[str, Any]:
+    return {"available": True, "items": items.numpy()}
+
+
+def memorised_test_features(objects: Mapping[str, np.ndarray], model: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The fusion inputs of every object, from the checkpoint: pseudo-normal ("memorised") appearance code and
+    pose (the training statistics, mean pose for missing skeletons, memory items) and the speed."""
+    p, stats = model["params"], model["statistics"]
+    app = {"name": "app", "available": True, "x": apply_standardize(app_codes(objects["app"], model["autoencoder"]),
+                                                                     stats["app"])}
+    out = {"app": make_pseudo_features(app, _memory(model["app_memory"]), p),
+           "pose": {"name": "pose", "available": False, "reason": "not used by this model"}}
+    if "pose" in model["modalities"]:
+        x = apply_standardize(impute_pose(objects, stats["pose"]["fill"].numpy()), stats["pose"])
+        pose = {"name": "pose", "available": True, "x": x}
+        out["pose"] = make_pseudo_features(pose, _memory(model["pose_memory"]), p)
+    speed = apply_standardize(object_speed(objects), stats["vel"])
+    out["vel"] = {"name": "vel", "available": True,
+                  "x": np.repeat(speed, int(p["fusion"]["d_model"]), axis=1).astype(np.float32)}
+    return out
+
+
+def test_frame_sets(objects: Mapping[str, np.ndarray], model: Mapping[str, Any]) -> dict[str, Any]:
+    """The padded object sets of every test frame with the checkpoint's T_max (see :func:`build_frame_sets`)."""
+    return {"t_max": int(model["t_max"]), **role_frame_sets(objects, "test", int(model["t_max"]))}
+
+
+def score_test_frames(model: Mapping[str, Any], features: Mapping[str, Mapping[str, Any]],
+                      frame_sets: Mapping[str, Any], device: str) -> pd.DataFrame:
+    """:func:`score_frames` with the checkpoint's fusion head and scoring parameters."""
+    p = model["params"]
+    fusion = {"modalities": list(model["modalities"]), "t_max": int(model["t_max"]), "k3_typo": bool(model["k3_typo"]),
+              "config": dict(p["fusion"]), "state": model["fusion_state"]}
+    return score_frames(fusion, features["app"], features["pose"], features["vel"], frame_sets, p, device)

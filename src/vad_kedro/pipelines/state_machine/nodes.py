@@ -9,6 +9,7 @@ per-row metadata travel as one "bundle" dict of numpy arrays, rows sorted by (vi
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -804,27 +805,39 @@ def velocity_frame_scores(bundle: dict[str, np.ndarray], sigmas: list[float]) ->
     return pd.concat(frames, ignore_index=True)
 
 
-def fuse_motion(test_scores: pd.DataFrame, train_scores: pd.DataFrame, test: dict[str, np.ndarray],
-                train: dict[str, np.ndarray], params: dict, scoring: dict) -> pd.DataFrame:
-    """Spec node 10 (``fuse_motion_node``): s = z(s_smm) + w_m z(s_vel).
+def motion_statistics(train_scores: pd.DataFrame, train: dict[str, np.ndarray], scoring: dict) -> dict[str, float]:
+    """Mean and std of s_smm and s_vel over the normal *training* frames: the z-normalisation of
+    :func:`fuse_with_statistics`, stored in ``lpg.model`` (never test statistics)."""
+    smm = train_scores["score"].to_numpy()
+    vel = velocity_frame_scores(train, scoring["smooth_sigmas"])["score"].to_numpy()
+    return {"smm_mean": float(smm.mean()), "smm_std": float(smm.std()),
+            "vel_mean": float(vel.mean()), "vel_std": float(vel.std())}
 
-    z uses the mean/std of each signal over the normal *training* frames (never test statistics).
-    ``w_m = 0`` (default: the paper's weight is unknown) returns the SMM scores unchanged.
+
+def fuse_with_statistics(test_scores: pd.DataFrame, test: dict[str, np.ndarray], stats: Mapping[str, float],
+                         params: dict, scoring: dict) -> pd.DataFrame:
+    """Spec node 10 (``fuse_motion_node``): s = z(s_smm) + w_m z(s_vel), z with the training ``stats``.
+
+    ``w_m = 0`` (the paper's score: its weight is unknown) returns the SMM scores unchanged.
     """
     w = float(params["weight"])
     if w == 0:
         return test_scores.reset_index(drop=True)
-    sig = scoring["smooth_sigmas"]
-    vel_test, vel_train = velocity_frame_scores(test, sig), velocity_frame_scores(train, sig)
+    vel_test = velocity_frame_scores(test, scoring["smooth_sigmas"])
 
-    def z(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
-        return (x - ref.mean()) / max(float(ref.std()), 1e-9)
+    def z(x: np.ndarray, key: str) -> np.ndarray:
+        return (x - stats[f"{key}_mean"]) / max(float(stats[f"{key}_std"]), 1e-9)
 
     merged = test_scores.merge(vel_test, on=["video_id", "frame"], suffixes=("", "_vel"), how="left")
-    fused = z(merged["score"].to_numpy(), train_scores["score"].to_numpy()) + w * z(
-        merged["score_vel"].fillna(0).to_numpy(), vel_train["score"].to_numpy())
+    fused = z(merged["score"].to_numpy(), "smm") + w * z(merged["score_vel"].fillna(0).to_numpy(), "vel")
     logger.info("LPG motion fusion: weight %.3f", w)
     return pd.DataFrame({"video_id": merged["video_id"], "frame": merged["frame"], "score": fused})
+
+
+def fuse_motion(test_scores: pd.DataFrame, train_scores: pd.DataFrame, test: dict[str, np.ndarray],
+                train: dict[str, np.ndarray], params: dict, scoring: dict) -> pd.DataFrame:
+    """:func:`fuse_with_statistics` with the statistics of ``train_scores`` / ``train`` (normal training frames)."""
+    return fuse_with_statistics(test_scores, test, motion_statistics(train_scores, train, scoring), params, scoring)
 
 
 # ==================================================================================================
@@ -840,12 +853,78 @@ def _to_tensors(obj: Any) -> Any:
     return obj
 
 
-def pack_model(encoder: dict[str, Any], smm: dict[str, Any], captioner: dict[str, Any]) -> dict[str, Any]:
-    """``lpg.model``: SMM and local-encoder state dicts plus the captioner (arrays as tensors; loads with
-    ``weights_only=True``)."""
-    return {"method": "lpg", "smm": smm, "local_encoder": encoder, "captioner": _to_tensors(captioner)}
+def _to_numpy(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    if isinstance(obj, dict):
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    return obj
+
+
+def pack_model(encoder: dict[str, Any], smm: dict[str, Any], captioner: dict[str, Any], motion: dict[str, float],
+               params: dict) -> dict[str, Any]:
+    """``lpg.model``: everything the scoring needs. SMM and local-encoder state dicts, the captioner, the
+    training statistics of the motion fusion and the ``state_machine`` parameters the model was trained with
+    (arrays as tensors; loads with ``weights_only=True``)."""
+    return {"method": "lpg", "smm": smm, "local_encoder": encoder, "captioner": _to_tensors(captioner),
+            "motion": {k: float(v) for k, v in motion.items()}, "params": copy.deepcopy(dict(params))}
 
 
 def training_history(encoder_history: list[float], smm_history: dict[str, list[float]]) -> dict[str, list[float]]:
     """``lpg.training_history``: {metric: [per-epoch values]} for MLflow."""
     return {"encoder_loss": [float(v) for v in encoder_history], **{k: [float(v) for v in vs] for k, vs in smm_history.items()}}
+
+
+# ==================================================================================================
+# Scoring from the checkpoint alone (the test videos here; a new video in ``inference``)
+# ==================================================================================================
+# Each stage is the training-time function with the parts and parameters stored in ``lpg.model``, so a
+# video is scored exactly as the model was trained (crop size, windows, fill, smoothing, fusion weight).
+
+
+def crop_with_model(frames: Mapping[str, Callable[[], np.ndarray]], tracks: Mapping[str, Callable[[], pd.DataFrame]],
+                    flow: Mapping[str, Callable[[], np.ndarray]], video_index: pd.DataFrame,
+                    model: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """:func:`crop_tracks` of every test video at the crop size the local encoder was trained on."""
+    return crop_tracks(frames, tracks, flow, test_videos(video_index), model["params"]["crops"])
+
+
+def caption_with_model(bundle: dict[str, np.ndarray], model: Mapping[str, Any], video_index: pd.DataFrame,
+                       dataset: dict) -> list[str]:
+    """:func:`caption_crops` with the stored captioner."""
+    return caption_crops(bundle, _to_numpy(model["captioner"]), video_index, dataset, model["params"]["captioner"])
+
+
+def encode_with_model(model: Mapping[str, Any], bundle: dict[str, np.ndarray], captions: list[str],
+                      device: str) -> dict[str, Any]:
+    """:func:`encode_local_patterns` with the stored local encoder."""
+    return encode_local_patterns(model["local_encoder"], bundle, captions, model["params"]["local_encoder"], device)
+
+
+def propagate_with_model(encoded: dict[str, Any], bundle: dict[str, np.ndarray],
+                         model: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """:func:`propagate_captions` with the stored captioner's generic captions and propagation settings."""
+    return propagate_captions(encoded, bundle, model["captioner"], model["params"]["propagation"])
+
+
+def windows_with_model(bundle: dict[str, np.ndarray], model: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """:func:`test_windows` with the window length the SMM was trained on."""
+    return test_windows(bundle, model["params"]["windows"])
+
+
+def score_windows_with_model(model: Mapping[str, Any], prop: dict[str, np.ndarray], windows: dict[str, np.ndarray],
+                             device: str) -> np.ndarray:
+    """:func:`score_windows` with the stored SMM."""
+    return score_windows(model["smm"], prop, windows, model["params"]["smm"], device)
+
+
+def frame_scores_with_model(window_scores: np.ndarray, windows: dict[str, np.ndarray], bundle: dict[str, np.ndarray],
+                            model: Mapping[str, Any]) -> pd.DataFrame:
+    """:func:`frame_scores` with the stored scoring settings."""
+    return frame_scores(window_scores, windows, bundle, model["params"]["scoring"])
+
+
+def fuse_with_model(test_scores: pd.DataFrame, test: dict[str, np.ndarray], model: Mapping[str, Any]) -> pd.DataFrame:
+    """:func:`fuse_with_statistics` with the stored training statistics and fusion weight."""
+    p = model["params"]
+    return fuse_with_statistics(test_scores, test, model["motion"], p["motion_fusion"], p["scoring"])

@@ -1,11 +1,13 @@
 """Wiring of the ``state_machine`` pipeline: LPG, "Local Patterns Generalize Better for Novel Anomalies"
 (Yalong Jiang, ICLR 2025), namespace ``lpg``.
 
-train (normal train+val videos) and test videos each go: track crops -> captions -> local patterns
-(query former + text encoder, fitted on training crops) -> caption propagation along tracks ->
-34-step windows. The State Machine Module (S4 / ViS4mer) is fitted on the training windows and scores
-every test window; window scores become frame scores, optionally fused with a motion score. The
-training videos are scored too (stride 1), only for the z-normalisation statistics of that fusion.
+Training (normal train+val videos): track crops -> captions -> local patterns (query former + text
+encoder, fitted on training crops) -> caption propagation along tracks -> 34-step windows -> State Machine
+Module (S4 / ViS4mer). The training videos are then scored (stride 1) for the z-normalisation statistics of
+the motion fusion. Everything the scoring needs goes into the versioned ``lpg.model``.
+
+Scoring (test videos) reads only per-video data, ``lpg.model`` and ``params:dataset`` / ``params:device``:
+the same stages with the stored parts and parameters, so ``inference`` re-runs them on a new video.
 No node takes ``frame_labels``: only the shared evaluation reads labels.
 """
 
@@ -18,28 +20,49 @@ METHODS = ["lpg"]
 
 _P = "params:state_machine"
 _RUNTIME = ["params:seed", "params:device", "params:deterministic"]
-_PARAMS = {f"{_P}.{k}" for k in ("crops", "captioner", "local_encoder", "propagation", "windows", "smm", "scoring",
-                                  "motion_fusion")} | {"params:dataset", *_RUNTIME}
+_PARAMS = {f"{_P}.{k}" for k in ("crops", "captioner", "local_encoder", "propagation", "windows", "smm", "scoring")
+           } | {_P, "params:dataset", *_RUNTIME}
 
 
-def _per_split(role: str) -> list:
-    """Crops -> captions -> local patterns -> propagated patterns -> windows for one role (train | test)."""
+def _train_role() -> list:
+    """Training videos: crops -> captions -> local patterns -> propagated patterns -> scoring windows -> SMM
+    frame scores (the latter only for the statistics of the motion fusion)."""
     return [
-        node(nodes.crop_tracks, ["frames", "tracks", "flow", f"{role}_videos", f"{_P}.crops"], f"{role}_crops",
-             name=f"crop_{role}_tracks"),
-        node(nodes.caption_crops, [f"{role}_crops", "captioner", "video_index", "params:dataset", f"{_P}.captioner"],
-             f"{role}_captions", name=f"caption_{role}_crops"),
-        node(nodes.encode_local_patterns, ["local_encoder", f"{role}_crops", f"{role}_captions",
-                                           f"{_P}.local_encoder", "params:device"], f"{role}_encoded",
-             name=f"encode_{role}_local_patterns"),
-        node(nodes.propagate_captions, [f"{role}_encoded", f"{role}_crops", "captioner", f"{_P}.propagation"],
-             f"{role}_patterns", name=f"propagate_{role}_captions"),
-        node(nodes.test_windows, [f"{role}_crops", f"{_P}.windows"], f"{role}_score_windows",
-             name=f"make_{role}_score_windows"),
-        node(nodes.score_windows, ["smm", f"{role}_patterns", f"{role}_score_windows", f"{_P}.smm", "params:device"],
-             f"{role}_window_scores", name=f"score_{role}_windows"),
-        node(nodes.frame_scores, [f"{role}_window_scores", f"{role}_score_windows", f"{role}_crops", f"{_P}.scoring"],
-             f"{role}_smm_frame_scores", name=f"{role}_frame_scores"),
+        node(nodes.crop_tracks, ["frames", "tracks", "flow", "train_videos", f"{_P}.crops"], "train_crops",
+             name="crop_train_tracks"),
+        node(nodes.caption_crops, ["train_crops", "captioner", "video_index", "params:dataset", f"{_P}.captioner"],
+             "train_captions", name="caption_train_crops"),
+        node(nodes.encode_local_patterns, ["local_encoder", "train_crops", "train_captions", f"{_P}.local_encoder",
+                                           "params:device"], "train_encoded", name="encode_train_local_patterns"),
+        node(nodes.propagate_captions, ["train_encoded", "train_crops", "captioner", f"{_P}.propagation"],
+             "train_patterns", name="propagate_train_captions"),
+        node(nodes.test_windows, ["train_crops", f"{_P}.windows"], "train_score_windows",
+             name="make_train_score_windows"),
+        node(nodes.score_windows, ["smm", "train_patterns", "train_score_windows", f"{_P}.smm", "params:device"],
+             "train_window_scores", name="score_train_windows"),
+        node(nodes.frame_scores, ["train_window_scores", "train_score_windows", "train_crops", f"{_P}.scoring"],
+             "train_smm_frame_scores", name="train_frame_scores"),
+    ]
+
+
+def _scoring() -> list:
+    """Test videos, from ``model`` alone: the same stages with the stored parts and parameters."""
+    return [
+        node(nodes.crop_with_model, ["frames", "tracks", "flow", "video_index", "model"], "test_crops",
+             name="crop_test_tracks"),
+        node(nodes.caption_with_model, ["test_crops", "model", "video_index", "params:dataset"], "test_captions",
+             name="caption_test_crops"),
+        node(nodes.encode_with_model, ["model", "test_crops", "test_captions", "params:device"], "test_encoded",
+             name="encode_test_local_patterns"),
+        node(nodes.propagate_with_model, ["test_encoded", "test_crops", "model"], "test_patterns",
+             name="propagate_test_captions"),
+        node(nodes.windows_with_model, ["test_crops", "model"], "test_score_windows", name="make_test_score_windows"),
+        node(nodes.score_windows_with_model, ["model", "test_patterns", "test_score_windows", "params:device"],
+             "test_window_scores", name="score_test_windows"),
+        node(nodes.frame_scores_with_model, ["test_window_scores", "test_score_windows", "test_crops", "model"],
+             "test_smm_frame_scores", name="test_frame_scores"),
+        node(nodes.fuse_with_model, ["test_smm_frame_scores", "test_crops", "model"], "frame_scores",
+             name="fuse_motion"),
     ]
 
 
@@ -47,9 +70,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     """LPG end to end, writing ``lpg.frame_scores``, ``lpg.model`` and ``lpg.training_history``."""
     template = Pipeline([
         node(nodes.train_videos, "video_index", "train_videos", name="select_train_videos"),
-        node(nodes.test_videos, "video_index", "test_videos", name="select_test_videos"),
-        *_per_split("train"),
-        *_per_split("test"),
+        *_train_role(),
         node(nodes.fit_captioner, ["train_crops", f"{_P}.captioner", "params:seed"], "captioner",
              name="fit_captioner"),
         node(nodes.fit_local_encoder, ["train_crops", "train_captions", "captioner", f"{_P}.local_encoder",
@@ -57,11 +78,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(nodes.train_windows, ["train_crops", f"{_P}.windows"], "train_windows", name="make_train_windows"),
         node(nodes.train_smm, ["train_patterns", "train_windows", f"{_P}.smm", *_RUNTIME], ["smm", "smm_history"],
              name="train_smm"),
-        node(nodes.fuse_motion, ["test_smm_frame_scores", "train_smm_frame_scores", "test_crops", "train_crops",
-                                 f"{_P}.motion_fusion", f"{_P}.scoring"], "frame_scores", name="fuse_motion"),
-        node(nodes.pack_model, ["local_encoder", "smm", "captioner"], "model", name="pack_model"),
+        node(nodes.motion_statistics, ["train_smm_frame_scores", "train_crops", f"{_P}.scoring"], "motion_statistics",
+             name="fit_motion_statistics"),
+        node(nodes.pack_model, ["local_encoder", "smm", "captioner", "motion_statistics", _P], "model",
+             name="pack_model"),
         node(nodes.training_history, ["encoder_history", "smm_history"], "training_history",
              name="merge_training_history"),
+        *_scoring(),
     ])
     return pipeline(template, namespace="lpg", inputs={"frames", "tracks", "flow", "video_index"},
                     parameters=_PARAMS)
