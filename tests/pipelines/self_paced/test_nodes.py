@@ -1,4 +1,6 @@
-"""Pool selection, scoring rules, training node, wiring without labels and bad inputs."""
+"""Pool selection, scoring rules, training node, wiring without labels, bad inputs, scoring from a checkpoint."""
+
+import importlib
 
 import numpy as np
 import pandas as pd
@@ -7,12 +9,15 @@ import torch
 
 from vad_kedro.core.errors import DataError
 from vad_kedro.io import TorchStateDataset
+from vad_kedro.pipelines.inference.pipeline import scoring_part, unsupported_inputs
 from vad_kedro.pipelines.self_paced import METHODS, create_pipeline
 from vad_kedro.pipelines.self_paced.nodes import (
     build_stcs,
     foreground_boxes,
     frame_scores,
     score_stcs,
+    score_videos,
+    scored_frames,
     select_pool,
     train_lbr,
 )
@@ -195,3 +200,44 @@ def test_motion_enhancement_branch(tiny_dataset, tiny_params):
     z_raw = (sse[:, 0] - ckpt["mu"][0, 0].item()) / ckpt["sigma"][0, 0].item()
     z_of = (sse[:, 1] - ckpt["mu"][0, 1].item()) / ckpt["sigma"][0, 1].item()
     np.testing.assert_allclose(z, 0.5 * z_raw + 1.0 * z_of, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- scoring from the checkpoint (inference)
+@pytest.mark.parametrize("use_flow", [False, True])
+def test_checkpoint_scores_new_videos_like_the_pool(tiny_dataset, tiny_params, tmp_path, use_flow):
+    """score_videos recomputes boxes, cubes and errors from frames / tracks / flow and the checkpoint alone:
+    on the pool's test videos it gives the training node's pool scores, whatever the parameters say now."""
+    frames, tracks, flow, index = tiny_dataset
+    params = {**tiny_params, "model": {**tiny_params["model"], "use_flow": use_flow},
+              "scoring": {**tiny_params["scoring"], "smooth_window": 3}}
+    pool = select_pool(index, params)
+    stcs = build_stcs(frames, flow, foreground_boxes(tracks, flow, index, pool, params), index, pool, params)
+    ckpt, _, sse = train_lbr(stcs, params, {"refine": True}, 1, "cpu")
+    assert ckpt["params"]["cubes"] == params["cubes"] and ckpt["params"]["model"]["use_flow"] == use_flow
+    ds = TorchStateDataset(str(tmp_path / "model.pt"))
+    ds.save(ckpt)
+    loaded = ds.load()
+    changed = {**params, "boxes": {**params["boxes"], "min_area": 400}, "cubes": {**params["cubes"], "h_block": 4},
+               "model": {**params["model"], "w_raw": 7.0}, "scoring": {**params["scoring"], "smooth_window": 1}}
+    out = score_videos(frames, tracks, flow, index, loaded, changed, "cpu")
+    assert out["videos"].tolist() == pool and (out["index"] == stcs["index"]).all()
+    np.testing.assert_allclose(out["score"], score_stcs(ckpt, stcs, sse, params), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scored_frames(out, index, loaded)["score"],
+                               frame_scores(score_stcs(ckpt, stcs, sse, params), stcs, index, params)["score"],
+                               rtol=1e-5, atol=1e-5)
+    # a "new" video (scored alone, as in inference): its cubes score the same
+    alone = score_videos(frames, tracks, flow, index[index.video_id != "test_a"], loaded, changed, "cpu")
+    sel = stcs["index"][:, 0] == pool.index("test_b")
+    np.testing.assert_allclose(alone["score"], score_stcs(ckpt, stcs, sse, params)[sel], rtol=1e-5, atol=1e-5)
+
+
+def test_scoring_part_reads_only_per_video_data_and_models():
+    part = scoring_part(importlib.import_module("vad_kedro.pipelines.self_paced"))
+    assert {n.name for n in part.nodes} == {f"{m}.{s}" for m in METHODS for s in ("score_stcs", "frame_scores")}
+    assert unsupported_inputs(part) == set()
+
+
+def test_old_checkpoint_without_parameters_is_refused(tiny_dataset):
+    frames, tracks, flow, index = tiny_dataset
+    with pytest.raises(DataError, match="older version"):
+        score_videos(frames, tracks, flow, index, {"blocks": {}, "config": {}}, {}, "cpu")

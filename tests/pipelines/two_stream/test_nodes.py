@@ -23,16 +23,19 @@ def run(blobs):
     frames, index, labels = blobs
     p = tiny_params(n_crops=1)
     out = {"params": p, "labels": labels, "index": index}
-    out["cr_model"], out["cr_hist"] = nodes.train_context_recovery(frames, index, p, 0, "cpu", True)
-    out["cr_scores"] = nodes.score_context_recovery(frames, index, out["cr_model"], p, "cpu")
+    out["cr_network"], out["cr_hist"] = nodes.train_context_recovery(frames, index, p, 0, "cpu", True)
     out["plan"] = nodes.make_pseudo_anomalies(index, p, 0)
-    out["pseudo"] = nodes.score_pseudo_anomalies(frames, out["plan"], out["cr_model"], p, "cpu")
+    out["pseudo"] = nodes.score_pseudo_anomalies(frames, out["plan"], out["cr_network"], p, "cpu")
     out["selection"] = nodes.select_patch_size(out["pseudo"], out["plan"], p)
-    out["kr_train"], out["kr_test"] = nodes.extract_kr_features(frames, index, out["cr_model"], p, "cpu")
+    out["cr_model"] = nodes.cr_checkpoint(out["cr_network"], out["selection"], p)
+    out["cr_scores"] = nodes.score_context_recovery(frames, index, out["cr_model"], p, "cpu")
+    out["kr_train"] = nodes.extract_kr_features(frames, index, out["cr_network"], p, "cpu")
     out["hashnet"], out["kr_hist"] = nodes.train_hashnet(out["kr_train"], p, 0, "cpu", True)
-    out["kr_model"] = nodes.build_hash_tables(out["hashnet"], out["kr_train"], "cpu")
-    out["kr_scores"] = nodes.score_knowledge_retrieval(out["kr_model"], out["kr_test"], "cpu")
-    out["frame_scores"] = nodes.fuse_scores(out["cr_scores"], out["selection"], out["kr_scores"], index, p)
+    out["kr_model"] = nodes.build_hash_tables(out["hashnet"], out["kr_train"], p, "cpu", out["cr_network"])
+    out["kr_scores"] = nodes.score_knowledge_retrieval(frames, index, out["kr_model"], p, "cpu")
+    out["fusion_model"] = nodes.fusion_checkpoint(p)
+    out["frame_scores"] = nodes.fuse_scores(out["cr_scores"], out["kr_scores"], index, out["cr_model"],
+                                            out["kr_model"], out["fusion_model"])
     return out
 
 
@@ -41,8 +44,8 @@ def test_stage_shapes(run):
     assert cfg["resolution"] == 64 and cfg["width_div"] == 16
     for vid in run["labels"]:
         assert run["cr_scores"][vid].shape == (120 - 16, 5)
-        assert run["kr_test"][vid].shape == (120 - 56, 1, 128 * 4)
         assert run["kr_scores"][vid].shape == (120 - 56,)
+    assert run["kr_model"]["in_dim"] == 128 * 4
     # 6 normal training videos (one in val), train_stride 2 -> 32 snippets each
     assert run["kr_train"]["features"].shape == (6 * 32, 1, 512)
     assert run["kr_train"]["features"].dtype == np.float16
@@ -54,16 +57,53 @@ def test_stage_shapes(run):
     assert run["cr_hist"]["cr_loss"][-1] < run["cr_hist"]["cr_loss"][0]
 
 
+def _roundtrip(state: dict) -> dict:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
+
+
 def test_checkpoints_are_plain_state_dicts(run):
-    for state in (run["cr_model"], run["kr_model"]):
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        buf.seek(0)
-        back = torch.load(buf, weights_only=True)
-        assert set(back) == set(state)
+    for state in (run["cr_model"], run["kr_model"], run["fusion_model"]):
+        assert set(_roundtrip(state)) == set(state)
     km = run["kr_model"]
     assert km["tables"]["table0.keys"].dtype == torch.int64 and km["tables"]["table0.centres"].shape[1] == 32
     assert sum(int(km["tables"][f"table{i}.counts"].sum()) for i in range(8)) == 8 * 6 * 32
+    cm = run["cr_model"]
+    assert cm["selection"]["index"] == run["selection"]["index"] and cm["mle"]["patch_sizes"] == [64, 32, 16, 8, 4]
+    assert cm["to_frames"] == {"front": 16, "span": 16, "repeat": 1, "sigma": 9.0}
+    assert km["to_frames"] == {"front": 32, "span": 56, "repeat": 1, "sigma": 32.0}
+    # the KR checkpoint carries the CR encoder (and nothing of the decoder)
+    enc = km["features"]["encoder"]["state_dict"]
+    assert enc and all(torch.equal(v, cm["state_dict"][f"encoder.{k}"]) for k, v in enc.items())
+
+
+def test_scoring_reads_only_test_videos_and_checkpoints(run, blobs):
+    """What ``inference`` relies on: no training video, and parameters changed after training are ignored."""
+    frames, index, _ = blobs
+    tests = index[index["split"] == "test"]
+    only = {v: frames[v] for v in tests["video_id"]}
+    other = tiny_params(n_crops=3, mle={"crop_fuse": "max", "lam_l1": 0.0, "patch_sizes": [8]},
+                        kr={"snippet_len": 4, "interval": 2}, fusion={"w_kr": 5.0, "cr_sigma": 1.0})
+    cr_model, kr_model, fusion_model = (_roundtrip(run[k]) for k in ("cr_model", "kr_model", "fusion_model"))
+    cr = nodes.score_context_recovery(only, tests, cr_model, other, "cpu")
+    kr = nodes.score_knowledge_retrieval(only, tests, kr_model, other, "cpu")
+    for vid in tests["video_id"]:
+        np.testing.assert_allclose(cr[vid], run["cr_scores"][vid], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(kr[vid], run["kr_scores"][vid], rtol=1e-5, atol=1e-6)
+    fused = nodes.fuse_scores(cr, kr, tests, cr_model, kr_model, fusion_model)
+    for got, want in zip(fused, run["frame_scores"], strict=True):
+        np.testing.assert_allclose(got["score"], want["score"], rtol=1e-5, atol=1e-6)
+    # one video alone: per-video min-max makes CR, KR and fused scores independent of the other videos;
+    # crkr_nominmax min-maxes over the videos scored together, so it changes
+    one = tests.iloc[:1]
+    alone = nodes.fuse_scores(cr, kr, one, cr_model, kr_model, fusion_model)
+    vid = one["video_id"].iloc[0]
+    for got, want in zip(alone[:3], run["frame_scores"][:3], strict=True):
+        np.testing.assert_allclose(got["score"], want.loc[want["video_id"] == vid, "score"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(DataError, match="older version"):
+        nodes.score_context_recovery(only, tests, run["cr_network"], other, "cpu")
 
 
 def test_scores_beat_chance(run):
@@ -109,7 +149,7 @@ def test_short_videos():
     p = tiny_params(n_crops=1, cr={"epochs": 1, "iterations": 2})
     model, _ = nodes.train_context_recovery(frames, index, p, 0, "cpu", True)
     assert model["train_videos"] == ["train_b"]
-    scores = nodes.score_context_recovery(frames, index, model, p, "cpu")
+    scores = nodes.score_context_recovery(frames, index, nodes.cr_checkpoint(model, {"index": 0}, p), p, "cpu")
     assert scores["test_a"].shape == (0, 5)
     with pytest.raises(DataError, match="KR snippet"):
         nodes.extract_kr_features(frames, index, model, p, "cpu")
@@ -137,12 +177,18 @@ def test_kr_from_shared_snippet_features():
              "test_a": rng.normal(size=(6, 2, 24)).astype(np.float32)}
     index = _index([("train_a", "train", 160, 0), ("train_b", "val", 128, 0), ("test_a", "test", 90, 1)])
     p = tiny_params(kr={"feature_source": "snippet_features"})
-    kr_train, kr_test = nodes.kr_features_from_snippets({k: (lambda v=v: v) for k, v in feats.items()}, index, p)
-    assert kr_train["features"].shape == (18, 2, 24) and kr_test["test_a"].shape == (6, 2, 24)
+    loaders = {k: (lambda v=v: v) for k, v in feats.items()}
+    kr_train = nodes.kr_features_from_snippets(loaders, index, p)
+    assert kr_train["features"].shape == (18, 2, 24)
     hashnet, _ = nodes.train_hashnet(kr_train, p, 0, "cpu", True)
-    kr_model = nodes.build_hash_tables(hashnet, kr_train, "cpu")
-    kr_scores = nodes.score_knowledge_retrieval(kr_model, kr_test, "cpu")
+    kr_model = nodes.build_hash_tables(hashnet, kr_train, p, "cpu")
+    assert kr_model["features"] == {"source": "snippet_features"}
+    assert kr_model["to_frames"] == {"front": 0, "span": 0, "repeat": 16, "sigma": 8.0}
+    kr_scores = nodes.score_kr_from_snippets(loaders, index, kr_model, "cpu")
     assert kr_scores["test_a"].shape == (6,)
+    with pytest.raises(ValueError, match="snippet_features"):
+        nodes.score_knowledge_retrieval({}, index, kr_model, p, "cpu")
     cr = {"test_a": np.random.default_rng(1).uniform(size=(90 - 16, 5)).astype(np.float32)}
-    _, kr_df, fused, _ = nodes.fuse_scores(cr, {"index": 0}, kr_scores, index, p)
+    cr_model = {"selection": {"index": 0}, "to_frames": {"front": 16, "span": 16, "repeat": 1, "sigma": 9.0}}
+    _, kr_df, fused, _ = nodes.fuse_scores(cr, kr_scores, index, cr_model, kr_model, nodes.fusion_checkpoint(p))
     assert len(kr_df) == 90 and len(fused) == 90

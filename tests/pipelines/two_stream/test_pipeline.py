@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import yaml
 
+from vad_kedro.pipelines.inference.pipeline import scoring_part, unsupported_inputs
 from vad_kedro.pipelines.two_stream import METHODS, create_pipeline
 
 REPO = Path(__file__).resolve().parents[3]
@@ -23,6 +25,14 @@ def test_wiring():
     assert all(n.namespace and n.namespace.startswith("crkr.") for n in pipe.nodes)
     alt = create_pipeline(kr_feature_source="snippet_features")
     assert "snippet_features" in alt.inputs()
+    # inference reruns the nodes downstream of the checkpoints: scoring only, on per-video data
+    for built in (pipe, alt):
+        part = scoring_part(SimpleNamespace(METHODS=METHODS, create_pipeline=lambda b=built: b))
+        assert {n.name.rsplit(".", 1)[1] for n in part.nodes} == {
+            "score_cr", "score_kr", "cr_frame_scores", "kr_frame_scores", "fuse_scores", "fuse_scores_nominmax"}
+        # one node per method's frame scores, so inference runs only what the requested method needs
+        assert all(len(n.outputs) == 1 for n in part.nodes)
+        assert unsupported_inputs(part) == set()
     with pytest.raises(ValueError):
         create_pipeline(kr_feature_source="bogus")
 

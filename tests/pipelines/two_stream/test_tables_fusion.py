@@ -107,13 +107,17 @@ def _fusion_inputs(lengths: dict[str, int]):
     rng = np.random.default_rng(0)
     cr = {v: rng.uniform(size=(max(t - 16, 0), 5)).astype(np.float32) for v, t in lengths.items()}
     kr = {v: rng.uniform(size=max(t - 56, 0)).astype(np.float32) for v, t in lengths.items()}
-    return cr, {"index": 2}, kr, index
+    p = tiny_params()
+    cr_model = {"selection": {"index": 2},
+                "to_frames": {"front": 16, "span": 16, "repeat": 1, "sigma": nodes.cr_sigma(p)}}
+    kr_model = {"to_frames": {**nodes.kr_layout(p), "sigma": nodes.kr_sigma(p)}}
+    return cr, kr, index, (cr_model, kr_model, nodes.fusion_checkpoint(p))
 
 
 def test_fuse_scores_one_row_per_frame_and_short_videos():
     lengths = {"test_long": 120, "test_mid": 40, "test_short": 10}
-    cr, sel, kr, index = _fusion_inputs(lengths)
-    outs = nodes.fuse_scores(cr, sel, kr, index, tiny_params())
+    cr, kr, index, models = _fusion_inputs(lengths)
+    outs = nodes.fuse_scores(cr, kr, index, *models)
     for df in outs:
         assert list(df.columns) == ["video_id", "frame", "score"]
         counts = df.groupby("video_id").size().to_dict()
@@ -138,7 +142,7 @@ def test_fuse_scores_one_row_per_frame_and_short_videos():
 
 
 def test_fuse_scores_length_mismatch_names_the_video():
-    cr, sel, kr, index = _fusion_inputs({"test_x": 80})
+    cr, kr, index, models = _fusion_inputs({"test_x": 80})
     cr["test_x"] = cr["test_x"][:-3]
     with pytest.raises(DataError, match="test_x"):
-        nodes.fuse_scores(cr, sel, kr, index, tiny_params())
+        nodes.fuse_scores(cr, kr, index, *models)

@@ -6,10 +6,16 @@ and Self-Paced Refinement", CVPR 2022 (arXiv 2108.01975); reference code yuguang
 Stages: unlabeled pool -> foreground boxes -> spatio-temporal cubes (STCs) -> one autoencoder per
 spatial block trained with self-paced refinement on the pool -> z-normalised cube errors -> frame
 scores (max over the frame's cubes) -> per-video smoothing. No node here reads a label.
+
+Training (``train_model``) writes a checkpoint with everything scoring a cube of a new video needs: the
+block models, the block statistics (mu_b, sigma_b over the pool) and the box, cube and scoring parameters.
+Scoring (``score_videos`` -> ``scored_frames``) reads only the test videos' frames, tracks and flow and that
+checkpoint, so ``inference`` reuses it on a new video.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -25,13 +31,23 @@ from vad_kedro.core.smoothing import moving_average
 
 from .boxes import filter_detections, flow_to_frame, flow_unit_scale, motion_boxes, remove_covered, resolve_min_area
 from .cubes import block_of, video_cubes
-from .training import TrainConfig, block_stats, train_block, z_scores
+from .training import (
+    TrainConfig,
+    block_errors,
+    block_stats,
+    intra_op_threads,
+    load_block_models,
+    train_block,
+    z_scores,
+)
 
 logger = logging.getLogger(__name__)
 
 POOL_MODES = ("partial", "merge")
 TRACK_COLUMNS = ("frame", "x1", "y1", "x2", "y2", "score")
 BOX_COLUMNS = ["video_id", "frame", "x1", "y1", "x2", "y2", "source"]
+#: Parameter groups that define how a video is scored; saved in the checkpoint (``params``).
+SCORING_GROUPS = ("boxes", "cubes", "model", "scoring")
 
 
 def _video_row(video_index: pd.DataFrame, vid: str) -> pd.Series:
@@ -86,6 +102,45 @@ def _detector_boxes(tracks: pd.DataFrame, vid: str, n_frames: int, cfg: dict[str
     return out
 
 
+def video_boxes(tracks: pd.DataFrame, flow: Callable[[], np.ndarray], vid: str, info: pd.Series,
+                cfg: dict[str, Any]) -> list[tuple]:
+    """Foreground box rows (video_id, frame, x1, y1, x2, y2, source) of one video; ``flow`` is a loader,
+    called only when motion boxes are on. See :func:`foreground_boxes`."""
+    mcfg = cfg.get("motion", {})
+    n_frames, height, width = int(info["n_frames"]), int(info["height"]), int(info["width"])
+    min_area = resolve_min_area(cfg.get("min_area"), cfg.get("min_side_fraction", 0.05), height)
+    det = _detector_boxes(tracks, vid, n_frames, cfg, min_area)
+    mot: dict[int, np.ndarray] = {}
+    if mcfg.get("enabled", True):
+        fl = flow()
+        if fl.ndim != 4 or fl.shape[0] != n_frames or fl.shape[3] != 2:
+            raise DataError(vid, f"flow shape {fl.shape} does not match [T={n_frames}, h, w, 2]")
+        scale = flow_unit_scale(cfg.get("flow_units", "native"), height, width)
+        empty = np.zeros((0, 4), np.float32)
+        for t in range(n_frames):
+            f = flow_to_frame(fl[t], height, width, scale)
+            mot[t] = motion_boxes(f, det.get(t, empty), min_area, mcfg.get("binary_threshold", 1.0),
+                                  int(mcfg.get("extend", 2)), mcfg.get("max_aspect_ratio", 10.0))
+    rows = []
+    n_det = n_mot = 0
+    for t in range(n_frames):
+        for source, group in (("det", det.get(t)), ("motion", mot.get(t))):
+            if group is None:
+                continue
+            for b in group:
+                rows.append((vid, t, *map(float, b), source))
+            n_det += len(group) if source == "det" else 0
+            n_mot += len(group) if source == "motion" else 0
+    logger.info("%s: %d detector + %d motion boxes over %d frames (A = %.0f px²)", vid, n_det, n_mot,
+                n_frames, min_area)
+    return rows
+
+
+def _box_table(rows: list[tuple]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=BOX_COLUMNS)
+    return df.astype({"frame": "int32", "x1": "float32", "y1": "float32", "x2": "float32", "y2": "float32"})
+
+
 def foreground_boxes(
     tracks: dict[str, Callable[[], pd.DataFrame]],
     flow: dict[str, Callable[[], np.ndarray]],
@@ -101,40 +156,59 @@ def foreground_boxes(
     video_id, frame, x1, y1, x2, y2, source ("det" / "motion").
     """
     cfg = params.get("boxes", {})
-    mcfg = cfg.get("motion", {})
     rows = []
     for vid in progress(pool, desc="LBR boxes"):
-        info = _video_row(video_index, vid)
-        n_frames, height, width = int(info["n_frames"]), int(info["height"]), int(info["width"])
-        min_area = resolve_min_area(cfg.get("min_area"), cfg.get("min_side_fraction", 0.05), height)
-        det = _detector_boxes(_load(tracks, vid, "tracks"), vid, n_frames, cfg, min_area)
-        mot: dict[int, np.ndarray] = {}
-        if mcfg.get("enabled", True):
-            fl = _load(flow, vid, "flow")
-            if fl.ndim != 4 or fl.shape[0] != n_frames or fl.shape[3] != 2:
-                raise DataError(vid, f"flow shape {fl.shape} does not match [T={n_frames}, h, w, 2]")
-            scale = flow_unit_scale(cfg.get("flow_units", "native"), height, width)
-            empty = np.zeros((0, 4), np.float32)
-            for t in range(n_frames):
-                f = flow_to_frame(fl[t], height, width, scale)
-                mot[t] = motion_boxes(f, det.get(t, empty), min_area, mcfg.get("binary_threshold", 1.0),
-                                      int(mcfg.get("extend", 2)), mcfg.get("max_aspect_ratio", 10.0))
-        n_det = n_mot = 0
-        for t in range(n_frames):
-            for source, group in (("det", det.get(t)), ("motion", mot.get(t))):
-                if group is None:
-                    continue
-                for b in group:
-                    rows.append((vid, t, *map(float, b), source))
-                n_det += len(group) if source == "det" else 0
-                n_mot += len(group) if source == "motion" else 0
-        logger.info("%s: %d detector + %d motion boxes over %d frames (A = %.0f px²)", vid, n_det, n_mot,
-                    n_frames, min_area)
-    df = pd.DataFrame(rows, columns=BOX_COLUMNS)
-    df = df.astype({"frame": "int32", "x1": "float32", "y1": "float32", "x2": "float32", "y2": "float32"})
+        rows += video_boxes(_load(tracks, vid, "tracks"), functools.partial(_load, flow, vid, "flow"), vid,
+                            _video_row(video_index, vid), cfg)
+    df = _box_table(rows)
     if df.empty:
         logger.warning("LBR-SPR found no foreground box in the pool: every frame will score the empty value")
     return df
+
+
+def _video_frames(frames: dict[str, Callable[[], np.ndarray]], vid: str, info: pd.Series, context: int) -> np.ndarray:
+    """One video's frames as uint8 [T, H, W, 3] (grey -> 3 channels), checked against ``video_index``."""
+    fr = _load(frames, vid, "frames")
+    if fr.ndim == 3:  # grey video -> 3 identical channels
+        fr = np.repeat(fr[..., None], 3, axis=3)
+    if fr.ndim != 4 or fr.shape[0] == 0 or fr.shape[3] not in (1, 3):
+        raise DataError(vid, f"frames have shape {fr.shape}, expected [T, H, W, 3]")
+    if fr.shape[3] == 1:
+        fr = np.repeat(fr, 3, axis=3)
+    if fr.shape[0] != int(info["n_frames"]):
+        raise DataError(vid, f"{fr.shape[0]} frames but video_index says {int(info['n_frames'])}")
+    if fr.shape[0] < 2 * context + 1:
+        logger.warning("%s: %d frames, shorter than the %d-frame cube: edge frames repeat", vid, fr.shape[0],
+                       2 * context + 1)
+    return fr
+
+
+def video_stcs(fr: np.ndarray, flow: Callable[[], np.ndarray], boxes: pd.DataFrame | None, pos: int,
+               params: dict[str, Any]) -> dict[str, np.ndarray] | None:
+    """The cubes of one video's boxes: ``raw``, ``flow`` (motion enhancement only; ``flow`` is a loader),
+    ``index`` (``pos``, frame, block) and ``boxes``; None when the video has no box."""
+    if boxes is None or boxes.empty:
+        return None
+    cfg = params.get("cubes", {})
+    context, patch = int(cfg.get("context", 2)), int(cfg.get("patch_size", 32))
+    n_frames, height, width = fr.shape[:3]
+    b = boxes[["x1", "y1", "x2", "y2"]].to_numpy(np.float32)
+    t = boxes["frame"].to_numpy(np.int64)
+    fl_full = None
+    if params.get("model", {}).get("use_flow", False):
+        fl = flow()
+        scale = flow_unit_scale(params.get("boxes", {}).get("flow_units", "native"), height, width)
+        fl_full = np.stack([flow_to_frame(fl[s], height, width, scale) for s in range(n_frames)])
+    raw, fcub = video_cubes(np.asarray(fr), t, b, context, patch, fl_full)
+    blk = block_of(b, height, width, int(cfg.get("h_block", 1)), int(cfg.get("w_block", 1)))
+    out = {"raw": raw, "index": np.stack([np.full(len(t), pos), t, blk], axis=1).astype(np.int32), "boxes": b}
+    if fcub is not None:
+        out["flow"] = fcub
+    return out
+
+
+def _concat(parts: list[dict[str, np.ndarray]], key: str, empty: np.ndarray) -> np.ndarray:
+    return np.concatenate([p[key] for p in parts]) if parts else empty
 
 
 def build_stcs(
@@ -153,56 +227,28 @@ def build_stcs(
     """
     cfg = params.get("cubes", {})
     context, patch = int(cfg.get("context", 2)), int(cfg.get("patch_size", 32))
-    h_block, w_block = int(cfg.get("h_block", 1)), int(cfg.get("w_block", 1))
     use_flow = bool(params.get("model", {}).get("use_flow", False))
-    flow_units = params.get("boxes", {}).get("flow_units", "native")
-    raws, flows, indices, box_list, lengths = [], [], [], [], []
+    parts, lengths = [], []
     by_video = dict(tuple(boxes.groupby("video_id", sort=False))) if len(boxes) else {}
     for pos, vid in enumerate(progress(pool, desc="LBR cubes")):
-        info = _video_row(video_index, vid)
-        fr = _load(frames, vid, "frames")
-        if fr.ndim == 3:  # grey video -> 3 identical channels
-            fr = np.repeat(fr[..., None], 3, axis=3)
-        if fr.ndim != 4 or fr.shape[0] == 0 or fr.shape[3] not in (1, 3):
-            raise DataError(vid, f"frames have shape {fr.shape}, expected [T, H, W, 3]")
-        if fr.shape[3] == 1:
-            fr = np.repeat(fr, 3, axis=3)
-        n_frames, height, width = fr.shape[:3]
-        if n_frames != int(info["n_frames"]):
-            raise DataError(vid, f"{n_frames} frames but video_index says {int(info['n_frames'])}")
-        if n_frames < 2 * context + 1:
-            logger.warning("%s: %d frames, shorter than the %d-frame cube: edge frames repeat", vid, n_frames,
-                           2 * context + 1)
-        lengths.append(n_frames)
-        g = by_video.get(vid)
-        if g is None or g.empty:
+        fr = _video_frames(frames, vid, _video_row(video_index, vid), context)
+        lengths.append(len(fr))
+        part = video_stcs(fr, functools.partial(_load, flow, vid, "flow"), by_video.get(vid), pos, params)
+        if part is None:
             logger.warning("%s: no foreground box in any frame", vid)
             continue
-        b = g[["x1", "y1", "x2", "y2"]].to_numpy(np.float32)
-        t = g["frame"].to_numpy(np.int64)
-        fl_full = None
-        if use_flow:
-            fl = _load(flow, vid, "flow")
-            scale = flow_unit_scale(flow_units, height, width)
-            fl_full = np.stack([flow_to_frame(fl[s], height, width, scale) for s in range(n_frames)])
-        raw, fcub = video_cubes(np.asarray(fr), t, b, context, patch, fl_full)
-        raws.append(raw)
-        if fcub is not None:
-            flows.append(fcub)
-        blk = block_of(b, height, width, h_block, w_block)
-        indices.append(np.stack([np.full(len(t), pos), t, blk], axis=1).astype(np.int32))
-        box_list.append(b)
+        parts.append(part)
     length = 2 * context + 1
     out = {
-        "raw": np.concatenate(raws) if raws else np.zeros((0, length, patch, patch, 3), np.uint8),
-        "index": np.concatenate(indices) if indices else np.zeros((0, 3), np.int32),
-        "boxes": np.concatenate(box_list) if box_list else np.zeros((0, 4), np.float32),
+        "raw": _concat(parts, "raw", np.zeros((0, length, patch, patch, 3), np.uint8)),
+        "index": _concat(parts, "index", np.zeros((0, 3), np.int32)),
+        "boxes": _concat(parts, "boxes", np.zeros((0, 4), np.float32)),
         "videos": np.asarray(pool, dtype=str),
         "n_frames": np.asarray(lengths, dtype=np.int32),
-        "n_blocks": np.asarray(h_block * w_block, dtype=np.int32),
+        "n_blocks": np.asarray(int(cfg.get("h_block", 1)) * int(cfg.get("w_block", 1)), dtype=np.int32),
     }
     if use_flow:
-        out["flow"] = np.concatenate(flows) if flows else np.zeros((0, length, patch, patch, 2), np.float16)
+        out["flow"] = _concat(parts, "flow", np.zeros((0, length, patch, patch, 2), np.float16))
     logger.info("LBR-SPR cubes: %d from %d videos (%.1f MB)", len(out["raw"]), len(pool), out["raw"].nbytes / 2**20)
     return out
 
@@ -245,7 +291,8 @@ def train_lbr(
 
     ``variant["refine"]`` switches self-paced refinement on (LBR-SPR) or off (plain reconstruction,
     every weight 1). Returns the checkpoint (per-block state dicts, mu_b and sigma_b of the final
-    eval-mode SSE over all the block's pool cubes, configuration), the training history
+    eval-mode SSE over all the block's pool cubes, configuration, and in ``params`` the box, cube, model
+    and scoring parameters the scoring of a new video follows), the training history
     (per-epoch ``{"step", "value"}`` items, block-prefixed when there are several blocks) and the final per-cube SSE
     float64 [N, K] (K = 1, or 2 with motion enhancement: raw, flow). ``train.num_threads`` sets torch's
     intra-op threads for the duration (1 by default: this small model's kernels do not scale, and two
@@ -253,14 +300,26 @@ def train_lbr(
     """
     cfg = _train_config(params, variant)
     dev = resolve_device(device)
-    n_threads = params.get("train", {}).get("num_threads")
-    previous_threads = torch.get_num_threads()
-    if n_threads:
-        torch.set_num_threads(int(n_threads))
-    try:
-        return _train_blocks(stcs, cfg, dev, int(seed), deterministic)
-    finally:
-        torch.set_num_threads(previous_threads)
+    with intra_op_threads(params.get("train", {}).get("num_threads")):
+        checkpoint, history, sse = _train_blocks(stcs, cfg, dev, int(seed), deterministic)
+    checkpoint["params"] = scoring_params(params, variant)
+    return checkpoint, history, sse
+
+
+def scoring_params(params: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
+    """The parameter groups that define how a video is scored (``SCORING_GROUPS``), the variant's model
+    overrides applied: plain dicts, saved in the checkpoint."""
+    out = {k: dict(params.get(k) or {}) for k in SCORING_GROUPS}
+    out["model"].update(variant.get("model", {}))
+    return out
+
+
+def train_model(stcs: dict[str, np.ndarray], params: dict[str, Any], variant: dict[str, Any], seed: int,
+                device: str, deterministic: bool = True) -> tuple[dict[str, Any], dict[str, list[dict[str, float]]]]:
+    """:func:`train_lbr` as a pipeline node: the checkpoint and the training history (the pool cubes'
+    errors are recomputed by :func:`score_videos` from the checkpoint, like for any new video)."""
+    checkpoint, history, _ = train_lbr(stcs, params, variant, seed, device, deterministic)
+    return checkpoint, history
 
 
 def _train_blocks(stcs: dict[str, np.ndarray], cfg: TrainConfig, dev: torch.device, seed: int, deterministic: bool
@@ -306,11 +365,11 @@ def _train_blocks(stcs: dict[str, np.ndarray], cfg: TrainConfig, dev: torch.devi
 
 def score_stcs(checkpoint: dict[str, Any], stcs: dict[str, np.ndarray], sse: np.ndarray, params: dict[str, Any]
                ) -> np.ndarray:
-    """z-normalised cube scores float32 [N] (paper Sec. 3.4).
+    """z-normalised cube scores float32 [N] of cubes with eval-mode errors ``sse`` [N, K] (paper Sec. 3.4).
 
-    The method is transductive: the scored cubes are the pool cubes, whose final SSE the training
-    node already computed. z = (SSE - mu_b) / sigma_b per branch; with motion enhancement the score
-    is w_raw z_raw + w_of z_of. Cubes of a block without training cubes score ``empty_block_score``.
+    z = (SSE - mu_b) / sigma_b per branch with the checkpoint's pool statistics; with motion enhancement
+    the score is w_raw z_raw + w_of z_of. Cubes of a block without training cubes score
+    ``empty_block_score``.
     """
     scfg = params.get("scoring", {})
     empty_block = float(scfg.get("empty_block_score", 20.0))
@@ -364,3 +423,63 @@ def frame_scores(
         for vid, s in zip(tests["video_id"], smoothed, strict=True)
     ]
     return pd.concat(frames_out, ignore_index=True)
+
+
+def _checkpoint_params(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    if "params" not in checkpoint:
+        raise DataError("self_paced checkpoint", "has no scoring parameters (saved by an older version); "
+                                                 "retrain with `kedro run --pipelines=self_paced`")
+    return checkpoint["params"]
+
+
+def score_videos(
+    frames: dict[str, Callable[[], np.ndarray]],
+    tracks: dict[str, Callable[[], pd.DataFrame]],
+    flow: dict[str, Callable[[], np.ndarray]],
+    video_index: pd.DataFrame,
+    checkpoint: dict[str, Any],
+    params: dict[str, Any],
+    device: str,
+) -> dict[str, np.ndarray]:
+    """z-scored cubes of every test video with a trained checkpoint (the pool's or any new video's).
+
+    Per video (frames, tracks and flow loaded once): foreground boxes and cubes with the checkpoint's
+    parameters, eval-mode SSE with the block's models, z-normalisation with the pool's block statistics
+    (:func:`score_stcs`). Only ``train.num_threads`` and ``train.score_batch_size`` are read from ``params``.
+    Returns ``videos`` str [V], ``n_frames`` int32 [V], ``index`` int32 [N, 3] (video position, frame,
+    block), ``boxes`` float32 [N, 4] and ``score`` float32 [N].
+    """
+    p = _checkpoint_params(checkpoint)
+    tests = sorted(video_index.loc[video_index["split"] == "test", "video_id"].astype(str))
+    if not tests:
+        raise DataError("video_index", "no test video to score")
+    context = int(p["cubes"].get("context", 2))
+    models = load_block_models(checkpoint, 2 * context + 1)
+    dev = resolve_device(device)
+    batch = int(params.get("train", {}).get("score_batch_size", 1024))
+    parts, lengths = [], []
+    with intra_op_threads(params.get("train", {}).get("num_threads")):
+        for pos, vid in enumerate(progress(tests, desc="LBR scoring")):
+            info = _video_row(video_index, vid)
+            flow_once = functools.cache(functools.partial(_load, flow, vid, "flow"))
+            boxes = _box_table(video_boxes(_load(tracks, vid, "tracks"), flow_once, vid, info, p["boxes"]))
+            fr = _video_frames(frames, vid, info, context)
+            lengths.append(len(fr))
+            part = video_stcs(fr, flow_once, boxes, pos, p)
+            if part is None:
+                logger.warning("%s: no foreground box in any frame", vid)
+                continue
+            sse = block_errors(models, list(checkpoint["branches"]), part["raw"], part.get("flow"),
+                               part["index"][:, 2], dev, batch)
+            parts.append({"index": part["index"], "boxes": part["boxes"],
+                          "score": score_stcs(checkpoint, part, sse, p)})
+    return {"videos": np.asarray(tests, dtype=str), "n_frames": np.asarray(lengths, dtype=np.int32),
+            "index": _concat(parts, "index", np.zeros((0, 3), np.int32)),
+            "boxes": _concat(parts, "boxes", np.zeros((0, 4), np.float32)),
+            "score": _concat(parts, "score", np.zeros(0, np.float32))}
+
+
+def scored_frames(stc_scores: dict[str, np.ndarray], video_index: pd.DataFrame, checkpoint: dict[str, Any]
+                  ) -> pd.DataFrame:
+    """:func:`frame_scores` of :func:`score_videos`' cubes with the checkpoint's scoring parameters."""
+    return frame_scores(stc_scores["score"], stc_scores, video_index, _checkpoint_params(checkpoint))

@@ -1,9 +1,10 @@
 """Wiring of the ``self_paced`` pipeline (LBR-SPR, Yu et al. CVPR 2022) and its no-refinement twin.
 
 Shared stage (namespace ``self_paced``): unlabeled pool -> foreground boxes -> packed cubes.
-Per variant (namespaces ``lbr_spr`` and ``lbr_norefine``): train -> z-scored cubes -> frame scores.
-The variants differ only in ``params:self_paced.variants.<name>`` (``refine: true`` / ``false``).
-No node takes ``frame_labels`` (or any other label): only the shared evaluation reads labels.
+Per variant (namespaces ``lbr_spr`` and ``lbr_norefine``): train -> checkpoint; then, from the test videos'
+frames, tracks and flow and the checkpoint only (what ``inference`` reruns on a new video): z-scored cubes
+-> frame scores. The variants differ only in ``params:self_paced.variants.<name>`` (``refine: true`` /
+``false``). No node takes ``frame_labels`` (or any other label): only the shared evaluation reads labels.
 """
 
 from kedro.pipeline import Pipeline, node, pipeline
@@ -31,18 +32,17 @@ def _shared() -> Pipeline:
 
 def _variant(method: str) -> Pipeline:
     template = Pipeline([
-        node(nodes.train_lbr, ["stcs", "params:self_paced", "params:variant", "params:seed",
-                               "params:device", "params:deterministic"],
-             ["model", "training_history", "stc_sse"], name="train"),
-        node(nodes.score_stcs, ["model", "stcs", "stc_sse", "params:self_paced"], "stc_scores",
-             name="score_stcs"),
-        node(nodes.frame_scores, ["stc_scores", "stcs", "video_index", "params:self_paced"],
-             "frame_scores", name="frame_scores"),
+        node(nodes.train_model, ["stcs", "params:self_paced", "params:variant", "params:seed",
+                                 "params:device", "params:deterministic"],
+             ["model", "training_history"], name="train"),
+        node(nodes.score_videos, ["frames", "tracks", "flow", "video_index", "model", "params:self_paced",
+                                  "params:device"], "stc_scores", name="score_stcs"),
+        node(nodes.scored_frames, ["stc_scores", "video_index", "model"], "frame_scores", name="frame_scores"),
     ])
     return pipeline(
         template,
         namespace=method,
-        inputs={"stcs": "self_paced.stcs", "video_index": "video_index"},
+        inputs={"stcs": "self_paced.stcs", **{d: d for d in ("frames", "tracks", "flow", "video_index")}},
         parameters={**{p: p for p in _GLOBAL}, "params:variant": f"params:self_paced.variants.{method}"},
     )
 

@@ -7,8 +7,11 @@ enhancement (as in the reference).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -143,6 +146,18 @@ def train_block(
     return BlockResult(models=models, history=hist, sse=sse)
 
 
+@contextlib.contextmanager
+def intra_op_threads(n: int | None) -> Iterator[None]:
+    """Run a block with ``n`` torch intra-op threads (None = leave as is); the previous number is restored."""
+    previous = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 @torch.no_grad()
 def cube_errors(
     model: ReconCAE, raw: np.ndarray, flow: np.ndarray | None, device: torch.device, batch_size: int = 1024
@@ -157,6 +172,35 @@ def cube_errors(
         with torch.autocast(device.type, enabled=amp):
             pred = model(x).float()
         out[idx] = per_sample_sse(pred, x if flow is None else y).double().cpu().numpy()
+    return out
+
+
+def load_block_models(checkpoint: dict[str, Any], cube_length: int) -> dict[int, dict[str, ReconCAE]]:
+    """The trained model set of every block that had training cubes, in eval mode: {block: {branch: model}}."""
+    cfg = checkpoint["config"]
+    out = {}
+    for name, states in checkpoint["blocks"].items():
+        models = build_models(int(cfg["nf"]), bool(cfg["use_flow"]), cube_length)
+        for branch, model in models.items():
+            model.load_state_dict(states[branch])
+            model.eval()
+        out[int(name.removeprefix("block"))] = models
+    return out
+
+
+def block_errors(models: dict[int, dict[str, ReconCAE]], branches: list[str], raw: np.ndarray,
+                 flow: np.ndarray | None, blocks: np.ndarray, device: torch.device, batch_size: int = 1024
+                 ) -> np.ndarray:
+    """Eval-mode SSE float64 [n, K] of cubes with their block's models, one column per branch (``raw``,
+    ``flow``); NaN for a block without models (it then scores the empty-block value)."""
+    out = np.full((len(raw), len(branches)), np.nan)
+    for b, block_models in models.items():
+        sel = np.flatnonzero(blocks == b)
+        if len(sel) == 0:
+            continue
+        for j, k in enumerate(branches):
+            out[sel, j] = cube_errors(block_models[k], raw[sel], flow[sel] if k == "flow" else None, device,
+                                      batch_size)
     return out
 
 

@@ -171,6 +171,11 @@ class I3DResNetEncoder(nn.Module):
     def feature_channels(self) -> int:
         return self.widths[4]
 
+    @property
+    def feature_dim(self) -> int:
+        """Flattened size F = C5 * 1 * 2 * 2 of the pooled feature y7 used by the KR stream."""
+        return self.feature_channels * 4
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """[B,3,8,R,R] -> (y3 [C2,4,R/4], y4 [C3,4,R/8], y5 [C4,4,R/16], y6 [C5,4,R/32], y7 [C5,1,2,2])."""
         y2 = self.s2(self.s1(x))
@@ -276,7 +281,7 @@ class STUNet(nn.Module):
     @property
     def feature_dim(self) -> int:
         """Flattened size F = C5 * 1 * 2 * 2 of the encoder feature used by the KR stream."""
-        return self.encoder.feature_channels * 4
+        return self.encoder.feature_dim
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``only_feat``: [B,3,8,R,R] -> [B,C5,1,2,2]."""

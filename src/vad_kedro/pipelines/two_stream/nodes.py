@@ -10,12 +10,18 @@ One-class: both streams learn only from normal training videos (``split in (trai
 - KR stream: encoder features of 8-frame snippets (interval 8) -> iL2SH hashing network trained
   Siamese-style -> hash tables of normal codes -> distance to the retrieved bucket centre.
 - Fusion: per-video min-max, alignment offsets, Gaussian smoothing, weighted sum.
+
+Training nodes read training videos only and write three checkpoints that hold everything the scoring of a
+new video needs: ``crkr_cr.model`` (STUNet, MLE settings, p*, alignment), ``crkr_kr.model`` (the CR encoder,
+hash net, hash tables, alignment) and ``crkr.model`` (fusion weights). Scoring nodes read the test videos of
+``video_index``, their frames (or snippet features) and those checkpoints only, so ``inference`` reuses them.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +36,7 @@ from vad_kedro.core.runtime import resolve_device, seed_everything, use_amp
 
 from . import data, fusion, mle
 from .losses import hash_pair_loss, recovery_loss
-from .models import I3D_R50_BLOCKS, HashNet, STUNet
+from .models import I3D_R50_BLOCKS, HashNet, I3DResNetEncoder, STUNet
 from .tables import HashTables, retrieval_scores
 
 logger = logging.getLogger(__name__)
@@ -49,11 +55,28 @@ def split_videos(video_index: pd.DataFrame) -> tuple[list[str], list[str]]:
     return sorted(train["video_id"].astype(str)), sorted(test["video_id"].astype(str))
 
 
+def test_videos(video_index: pd.DataFrame) -> list[str]:
+    """Sorted ids of the videos to score (split ``test``); the scoring nodes need no training video."""
+    test = video_index[video_index["split"] == "test"]
+    if test.empty:
+        raise DataError("video_index", "no test videos")
+    return sorted(test["video_id"].astype(str))
+
+
 def check_partitions(frames: dict[str, Any], video_ids: list[str]) -> None:
     """Raise a DataError naming the first video of ``video_ids`` that has no frames partition."""
     missing = [v for v in video_ids if v not in frames]
     if missing:
         raise DataError(missing[0], f"no frames partition ({len(missing)} videos of video_index missing)")
+
+
+def checkpoint_part(checkpoint: dict[str, Any], keys: tuple[str, ...], name: str) -> dict[str, Any]:
+    """``checkpoint`` after checking it holds ``keys`` (a checkpoint of an older version does not)."""
+    missing = [k for k in keys if k not in checkpoint]
+    if missing:
+        raise DataError(name, f"checkpoint lacks {missing} (saved by an older version of two_stream); retrain "
+                              "with `kedro run --pipelines=two_stream`")
+    return checkpoint
 
 
 def _n_frames(video_index: pd.DataFrame) -> dict[str, int]:
@@ -128,6 +151,20 @@ def load_stunet(cr_model: dict[str, Any], device: torch.device) -> STUNet:
     return model.to(device).eval()
 
 
+def encoder_part(cr_network: dict[str, Any]) -> dict[str, Any]:
+    """The trained STUNet's encoder alone (config + state dict): what the KR stream embeds snippets with."""
+    state = {k.removeprefix("encoder."): v for k, v in cr_network["state_dict"].items() if k.startswith("encoder.")}
+    return {"config": dict(cr_network["config"]), "state_dict": state}
+
+
+def load_encoder(encoder: dict[str, Any], device: torch.device) -> I3DResNetEncoder:
+    """Rebuild an :func:`encoder_part` (eval mode, on ``device``)."""
+    cfg = encoder["config"]
+    model = I3DResNetEncoder(cfg["resolution"], cfg["width_div"], cfg["blocks"], cfg["remove_last_relu"])
+    model.load_state_dict(encoder["state_dict"])
+    return model.to(device).eval()
+
+
 def _batches(n: int, size: int):
     for b0 in range(0, n, size):
         yield slice(b0, min(n, b0 + size))
@@ -164,7 +201,7 @@ def recovery_scores(model: STUNet, video: np.ndarray, cfg: dict[str, Any], mle_c
 
 
 @torch.no_grad()
-def snippet_features(model: STUNet, video: np.ndarray, cfg: dict[str, Any], kr_cfg: dict[str, Any],
+def snippet_features(model: I3DResNetEncoder, video: np.ndarray, cfg: dict[str, Any], kr_cfg: dict[str, Any],
                      device: torch.device, stride: int = 1, batch_size: int = 32) -> np.ndarray:
     """Encoder features of the 8-frame snippets of one resized video: float16 [n, n_crops, F]."""
     r = cfg["resolution"]
@@ -217,7 +254,8 @@ def train_context_recovery(frames: dict[str, Any], video_index: pd.DataFrame, pa
 
     Loss MSE + lam * L1, Adam, MultiStepLR. Each epoch draws ``iterations`` clips per training video
     (random start, random horizontal crop offset). Videos too short for one clip are skipped (logged).
-    Returns the checkpoint (``state_dict`` + ``config``) and the history {cr_loss, cr_lr} per epoch.
+    Returns the trained network (``state_dict`` + ``config``; :func:`cr_checkpoint` completes it into the
+    CR checkpoint once p* is chosen) and the history {cr_loss, cr_lr} per epoch.
     """
     cfg = model_config(params)
     if cfg["weights_path"] and not Path(cfg["weights_path"]).is_file():
@@ -270,21 +308,40 @@ def train_context_recovery(frames: dict[str, Any], video_index: pd.DataFrame, pa
     return {"state_dict": state, "config": cfg, "train_videos": usable}, history
 
 
+def cr_checkpoint(cr_network: dict[str, Any], patch_selection: dict[str, Any],
+                  params: dict[str, Any]) -> dict[str, Any]:
+    """The CR checkpoint: the trained STUNet plus what scoring a new video needs besides it, the MLE settings
+    (patch sizes and stride resolved), p* (``selection``, chosen on pseudo-anomalies) and ``to_frames``
+    (row i <-> frame i + front, ``span`` frames without a score, Gaussian sigma)."""
+    cfg, m = cr_network["config"], params["mle"]
+    r, span = cfg["resolution"], cfg["n_context"] * cfg["interval"]
+    return {
+        **cr_network,
+        "mle": {"patch_sizes": mle.patch_sizes_for(r, m.get("patch_sizes")),
+                "patch_stride": mle.stride_for(r, m.get("patch_stride")), "lam_l1": float(m["lam_l1"]),
+                "channel_l2": bool(m["channel_l2"]), "crop_fuse": str(m["crop_fuse"])},
+        "selection": dict(patch_selection),
+        "to_frames": {"front": span, "span": span, "repeat": 1, "sigma": cr_sigma(params)},
+    }
+
+
 def score_context_recovery(frames: dict[str, Any], video_index: pd.DataFrame, cr_model: dict[str, Any],
                            params: dict[str, Any], device: str) -> dict[str, np.ndarray]:
-    """MLE scores of every test video at every patch size: {video_id: float32 [T-16, P]}.
+    """MLE scores of every test video at every patch size of the CR checkpoint: {video_id: float32 [T-16, P]}.
 
-    Videos of at most 16 frames get an empty [0, P] array (a constant score after fusion; logged).
+    Videos of at most 16 frames get an empty [0, P] array (a constant score after fusion; logged). Only
+    ``cr.score_batch_size`` is read from ``params``.
     """
-    _, test_ids = split_videos(video_index)
+    test_ids = test_videos(video_index)
     check_partitions(frames, test_ids)
+    checkpoint_part(cr_model, ("mle", "selection", "to_frames"), "crkr_cr.model")
     dev = resolve_device(device)
     model = load_stunet(cr_model, dev)
     cfg = cr_model["config"]
     videos = data.ResizedVideos(frames, cfg["resolution"], cache_mb=0)
     out = {}
     for vid in progress(test_ids, desc="CR scoring"):
-        out[vid] = recovery_scores(model, videos(vid), cfg, params["mle"], dev, int(params["cr"]["score_batch_size"]))
+        out[vid] = recovery_scores(model, videos(vid), cfg, cr_model["mle"], dev, int(params["cr"]["score_batch_size"]))
         if len(out[vid]) == 0:
             logger.warning("%s: shorter than the CR context (%d frames); constant CR score", vid,
                            cfg["n_context"] * cfg["interval"] + 1)
@@ -303,12 +360,12 @@ def make_pseudo_anomalies(video_index: pd.DataFrame, params: dict[str, Any], see
                                     float(p["anomaly_ratio"]), tuple(p["angle_range"]), int(p["jitter"]), seed)
 
 
-def score_pseudo_anomalies(frames: dict[str, Any], pseudo_plan: dict[str, Any], cr_model: dict[str, Any],
+def score_pseudo_anomalies(frames: dict[str, Any], pseudo_plan: dict[str, Any], cr_network: dict[str, Any],
                            params: dict[str, Any], device: str) -> dict[str, np.ndarray]:
     """MLE scores [T-16, P] of every pseudo-anomaly video (rendered on the fly from its source video)."""
     dev = resolve_device(device)
-    model = load_stunet(cr_model, dev)
-    cfg = cr_model["config"]
+    model = load_stunet(cr_network, dev)
+    cfg = cr_network["config"]
     videos = data.ResizedVideos(frames, cfg["resolution"], cache_mb=0)
     out = {}
     for k, item in enumerate(progress(pseudo_plan["videos"], desc="pseudo-anomaly scoring")):
@@ -366,63 +423,56 @@ def kr_layout(params: dict[str, Any]) -> dict[str, int]:
     return {"front": length // 2 * itv, "span": (length - 1) * itv, "repeat": 1}
 
 
-def extract_kr_features(frames: dict[str, Any], video_index: pd.DataFrame, cr_model: dict[str, Any],
-                        params: dict[str, Any], device: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """KR snippet features from the CR-trained encoder (``kr.feature_source: cr_encoder``).
+def extract_kr_features(frames: dict[str, Any], video_index: pd.DataFrame, cr_network: dict[str, Any],
+                        params: dict[str, Any], device: str) -> dict[str, np.ndarray]:
+    """KR training features from the CR-trained encoder (``kr.feature_source: cr_encoder``).
 
-    Snippet = frames s, s+8, ..., s+56 at every start s (``kr.train_stride`` on training videos), 3 crops.
-    Returns ``kr_train`` {features float16 [N, 3, F], video int32 [N], row int32 [N]} and
-    ``kr_test`` {video_id: float16 [T-56, 3, F]} (empty for videos of at most 56 frames; logged).
+    Snippet = frames s, s+8, ..., s+56 at every ``kr.train_stride``-th start s of the normal training
+    videos, 3 crops. Returns {features float16 [N, 3, F], video int32 [N], row int32 [N]}. Test videos are
+    embedded by :func:`score_knowledge_retrieval` with the encoder saved in the KR checkpoint.
     """
     kr = params["kr"]
     if kr["feature_source"] != "cr_encoder":
         raise ValueError("two_stream: kr.feature_source is 'snippet_features' but the pipeline was built for "
                          "'cr_encoder'; build it with create_pipeline(kr_feature_source='snippet_features')")
-    train_ids, test_ids = split_videos(video_index)
-    check_partitions(frames, train_ids + test_ids)
+    train_ids, _ = split_videos(video_index)
+    check_partitions(frames, train_ids)
     dev = resolve_device(device)
-    model = load_stunet(cr_model, dev)
-    cfg = cr_model["config"]
+    encoder = load_encoder(encoder_part(cr_network), dev)
+    cfg = cr_network["config"]
     videos = data.ResizedVideos(frames, cfg["resolution"], cache_mb=0)
     bs = int(params["cr"]["score_batch_size"])
     feats, vids, rows = [], [], []
     for k, vid in enumerate(progress(train_ids, desc="KR train features")):
-        f = snippet_features(model, videos(vid), cfg, kr, dev, int(kr.get("train_stride", 1)), bs)
+        f = snippet_features(encoder, videos(vid), cfg, kr, dev, int(kr.get("train_stride", 1)), bs)
         feats.append(f)
         vids.append(np.full(len(f), k, np.int32))
         rows.append(np.arange(len(f), dtype=np.int32))
-    kr_train = _stack_train(feats, vids, rows, model.feature_dim, cfg["n_crops"])
-    kr_test = {}
-    for vid in progress(test_ids, desc="KR test features"):
-        kr_test[vid] = snippet_features(model, videos(vid), cfg, kr, dev, 1, bs)
-        if len(kr_test[vid]) == 0:
-            logger.warning("%s: shorter than a KR snippet (%d frames); constant KR score", vid,
-                           kr_layout(params)["span"] + 1)
-    return kr_train, kr_test
+    return _stack_train(feats, vids, rows, encoder.feature_dim, cfg["n_crops"])
+
+
+def _snippet_rows(snippet_features: dict[str, Any], vid: str) -> np.ndarray:
+    """One video's shared snippet features [T_snip, n_crops, D] as float16."""
+    if vid not in snippet_features:
+        raise DataError(vid, "no snippet_features partition")
+    src = snippet_features[vid]
+    arr = np.asarray(src() if callable(src) else src)
+    if arr.ndim != 3:
+        raise DataError(vid, f"snippet features must be [T_snip, n_crops, D], got {arr.shape}")
+    return arr.astype(np.float16)
 
 
 def kr_features_from_snippets(snippet_features: dict[str, Any], video_index: pd.DataFrame,
-                              params: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """KR features from the shared ``snippet_features`` ([T_snip, n_crops, D], 16-frame snippets)."""
+                              params: dict[str, Any]) -> dict[str, np.ndarray]:
+    """KR training features from the shared ``snippet_features`` ([T_snip, n_crops, D], 16-frame snippets)."""
     if params["kr"]["feature_source"] != "snippet_features":
         raise ValueError("two_stream: pipeline built for snippet_features but kr.feature_source is "
                          f"{params['kr']['feature_source']!r}")
-    train_ids, test_ids = split_videos(video_index)
-
-    def load(vid: str) -> np.ndarray:
-        if vid not in snippet_features:
-            raise DataError(vid, "no snippet_features partition")
-        src = snippet_features[vid]
-        arr = np.asarray(src() if callable(src) else src)
-        if arr.ndim != 3:
-            raise DataError(vid, f"snippet features must be [T_snip, n_crops, D], got {arr.shape}")
-        return arr.astype(np.float16)
-
-    feats = [load(v) for v in train_ids]
+    train_ids, _ = split_videos(video_index)
+    feats = [_snippet_rows(snippet_features, v) for v in train_ids]
     vids = [np.full(len(f), k, np.int32) for k, f in enumerate(feats)]
     rows = [np.arange(len(f), dtype=np.int32) for f in feats]
-    kr_train = _stack_train(feats, vids, rows, feats[0].shape[2], feats[0].shape[1])
-    return kr_train, {v: load(v) for v in test_ids}
+    return _stack_train(feats, vids, rows, feats[0].shape[2], feats[0].shape[1])
 
 
 def _stack_train(feats: list[np.ndarray], vids: list[np.ndarray], rows: list[np.ndarray], dim: int,
@@ -504,10 +554,14 @@ def _load_hashnet(state: dict[str, Any], device: torch.device) -> HashNet:
     return net.to(device).eval()
 
 
-def build_hash_tables(hashnet: dict[str, Any], kr_train: dict[str, np.ndarray], device: str) -> dict[str, Any]:
+def build_hash_tables(hashnet: dict[str, Any], kr_train: dict[str, np.ndarray], params: dict[str, Any], device: str,
+                      cr_network: dict[str, Any] | None = None) -> dict[str, Any]:
     """Hash every training snippet x crop into one table per head (count + running-mean centre).
 
-    Returns the KR checkpoint: hash net state and the tables as plain tensors.
+    Returns the KR checkpoint: hash net state, the tables as plain tensors, ``features`` (how a video is
+    embedded: the CR encoder's config and weights with the snippet length and interval, or the shared
+    ``snippet_features``) and ``to_frames`` (alignment and Gaussian sigma of the KR rows).
+    ``cr_network`` (the trained STUNet) is required for ``kr.feature_source: cr_encoder``.
     """
     dev = resolve_device(device)
     net = _load_hashnet(hashnet, dev)
@@ -515,28 +569,68 @@ def build_hash_tables(hashnet: dict[str, Any], kr_train: dict[str, np.ndarray], 
     tables = HashTables(net.n_heads, net.code_len)
     tables.insert(codes.reshape(-1, net.n_heads, net.code_len))
     logger.info("hash tables: %s buckets per head for %d codes", tables.n_buckets(), codes.shape[0] * codes.shape[1])
+    kr = params["kr"]
+    features: dict[str, Any] = {"source": kr["feature_source"]}
+    if kr["feature_source"] == "cr_encoder":
+        if cr_network is None:
+            raise ValueError("two_stream: KR features from the CR encoder need the trained CR network")
+        features.update(snippet_len=int(kr["snippet_len"]), interval=int(kr["interval"]),
+                        encoder=encoder_part(cr_network))
     return {"hashnet": hashnet["state_dict"], "in_dim": hashnet["in_dim"], "n_heads": hashnet["n_heads"],
-            "code_len": hashnet["code_len"], "tables": tables.state_dict()}
+            "code_len": hashnet["code_len"], "tables": tables.state_dict(), "features": features,
+            "to_frames": {**kr_layout(params), "sigma": kr_sigma(params)}}
 
 
-def score_knowledge_retrieval(kr_model: dict[str, Any], kr_test: dict[str, np.ndarray],
-                              device: str) -> dict[str, np.ndarray]:
-    """KR score per test snippet: per crop min over heads of the distance to the bucket centre
-    (sqrt(r) for an absent key), mean over crops. {video_id: float32 [T-56]}."""
-    dev = resolve_device(device)
+def retrieval_scorer(kr_model: dict[str, Any], device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
+    """Scores snippet features [n, n_crops, F] with the KR checkpoint: per crop the min over heads of the
+    distance to the retrieved bucket centre (sqrt(r) for an absent key), mean over crops -> float32 [n]."""
     net = _load_hashnet({"state_dict": kr_model["hashnet"], **{k: kr_model[k] for k in ("in_dim", "n_heads",
-                                                                                           "code_len")}}, dev)
+                                                                                           "code_len")}}, device)
     tables = HashTables.from_state_dict(kr_model["tables"], net.n_heads, net.code_len)
-    out = {}
-    for vid in progress(sorted(kr_test), desc="KR scoring"):
-        feats = kr_test[vid]
+
+    def score(feats: np.ndarray) -> np.ndarray:
         if len(feats) == 0:
-            out[vid] = np.zeros(0, np.float32)
-            continue
-        codes = _codes(net, feats, dev)
+            return np.zeros(0, np.float32)
+        codes = _codes(net, feats, device)
         d = tables.distances(codes.reshape(-1, net.n_heads, net.code_len)).reshape(*codes.shape[:2], net.n_heads)
-        out[vid] = retrieval_scores(d).astype(np.float32)
+        return retrieval_scores(d).astype(np.float32)
+
+    return score
+
+
+def score_knowledge_retrieval(frames: dict[str, Any], video_index: pd.DataFrame, kr_model: dict[str, Any],
+                              params: dict[str, Any], device: str) -> dict[str, np.ndarray]:
+    """KR score per snippet of every test video, embedded by the encoder saved in the KR checkpoint:
+    {video_id: float32 [T-56]} (empty for videos of at most 56 frames; logged). Only
+    ``cr.score_batch_size`` is read from ``params``."""
+    feats = checkpoint_part(kr_model, ("features", "to_frames"), "crkr_kr.model")["features"]
+    if feats["source"] != "cr_encoder":
+        raise ValueError("two_stream: this KR checkpoint scores shared snippet_features; build the pipeline "
+                         "with create_pipeline(kr_feature_source='snippet_features')")
+    test_ids = test_videos(video_index)
+    check_partitions(frames, test_ids)
+    dev = resolve_device(device)
+    encoder = load_encoder(feats["encoder"], dev)
+    cfg = feats["encoder"]["config"]
+    videos = data.ResizedVideos(frames, cfg["resolution"], cache_mb=0)
+    score = retrieval_scorer(kr_model, dev)
+    bs = int(params["cr"]["score_batch_size"])
+    out = {}
+    for vid in progress(test_ids, desc="KR scoring"):
+        f = snippet_features(encoder, videos(vid), cfg, feats, dev, 1, bs)
+        if len(f) == 0:
+            logger.warning("%s: shorter than a KR snippet (%d frames); constant KR score", vid,
+                           kr_model["to_frames"]["span"] + 1)
+        out[vid] = score(f)
     return out
+
+
+def score_kr_from_snippets(snippet_features: dict[str, Any], video_index: pd.DataFrame, kr_model: dict[str, Any],
+                           device: str) -> dict[str, np.ndarray]:
+    """KR score per shared snippet of every test video: {video_id: float32 [T_snip]}."""
+    checkpoint_part(kr_model, ("features", "to_frames"), "crkr_kr.model")
+    score = retrieval_scorer(kr_model, resolve_device(device))
+    return {vid: score(_snippet_rows(snippet_features, vid)) for vid in test_videos(video_index)}
 
 
 # ---------------------------------------------------------------------------------------------- fusion
@@ -566,46 +660,88 @@ def _frame_table(per_video: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def fuse_scores(cr_patch_scores: dict[str, np.ndarray], patch_selection: dict[str, Any],
-                kr_scores: dict[str, np.ndarray], video_index: pd.DataFrame,
-                params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Frame scores of CR (at p*), KR, the fused CRKR score, and the fused score without per-video min-max.
-
-    Per video: min-max, zero-pad (CR +16 in front; KR +32 in front, the rest behind), Gaussian smoothing
-    (constant mode), fused = w_cr * CR + w_kr * KR. The ``nominmax`` variant replaces the (transductive)
-    per-video min-max by one min-max per stream over all test frames; everything else is identical.
-    """
-    _, test_ids = split_videos(video_index)
-    n_frames = _n_frames(video_index)
+def fusion_checkpoint(params: dict[str, Any]) -> dict[str, float]:
+    """The checkpoint of the fused methods (``crkr``, ``crkr_nominmax``): the stream weights. Each stream's
+    alignment and smoothing are in its own checkpoint."""
     fp = params["fusion"]
-    w_cr, w_kr = float(fp["w_cr"]), float(fp["w_kr"])
-    front_cr = int(params["cr"]["n_context"]) * int(params["cr"]["interval"])
-    layout = kr_layout(params)
-    j = int(patch_selection["index"])
-    raw = {}
-    for vid in test_ids:
-        t = n_frames[vid]
-        if vid not in cr_patch_scores or vid not in kr_scores:
-            raise DataError(vid, "test video has no CR or KR scores")
-        cr, kr = np.asarray(cr_patch_scores[vid])[:, j], np.asarray(kr_scores[vid])
-        if len(cr) != max(t - front_cr, 0):
-            raise DataError(vid, f"{len(cr)} CR scores do not match n_frames={t} in video_index")
-        if layout["repeat"] == 1 and len(kr) != max(t - layout["span"], 0):
-            raise DataError(vid, f"{len(kr)} KR scores do not match n_frames={t} in video_index")
-        raw[vid] = (cr, kr)
-    bounds = [_global_range([r[i] for r in raw.values()]) for i in (0, 1)]
-    out: dict[str, dict[str, np.ndarray]] = {"cr": {}, "kr": {}, "fused": {}, "nominmax": {}}
-    for vid, (cr, kr) in raw.items():
-        t = n_frames[vid]
-        c = fusion.stream_to_frames(cr, t, front_cr, cr_sigma(params))
-        k = fusion.stream_to_frames(kr, t, layout["front"], kr_sigma(params), repeat=layout["repeat"])
-        cg = fusion.stream_to_frames(_scale(cr, bounds[0]), t, front_cr, cr_sigma(params), normalise=False)
-        kg = fusion.stream_to_frames(_scale(kr, bounds[1]), t, layout["front"], kr_sigma(params), normalise=False,
-                                     repeat=layout["repeat"])
-        out["cr"][vid], out["kr"][vid] = c, k
-        out["fused"][vid] = fusion.fuse(c, k, w_cr, w_kr)
-        out["nominmax"][vid] = fusion.fuse(cg, kg, w_cr, w_kr)
-    return tuple(_frame_table(out[k]) for k in ("cr", "kr", "fused", "nominmax"))  # type: ignore[return-value]
+    return {"w_cr": float(fp["w_cr"]), "w_kr": float(fp["w_kr"])}
+
+
+def _stream_scores(scores: dict[str, np.ndarray], video_index: pd.DataFrame, model: dict[str, Any],
+                   stream: str) -> dict[str, np.ndarray]:
+    """Raw scores of one stream (``CR``: the p* column) per test video, checked against ``n_frames``."""
+    keys = ("selection", "to_frames") if stream == "CR" else ("to_frames",)
+    checkpoint_part(model, keys, "crkr_cr.model" if stream == "CR" else "crkr_kr.model")
+    n_frames, to_frames = _n_frames(video_index), model["to_frames"]
+    out = {}
+    for vid in test_videos(video_index):
+        if vid not in scores:
+            raise DataError(vid, f"test video has no {stream} scores")
+        s = np.asarray(scores[vid])
+        s = s[:, int(model["selection"]["index"])] if stream == "CR" else s
+        if to_frames["repeat"] == 1 and len(s) != max(n_frames[vid] - to_frames["span"], 0):
+            raise DataError(vid, f"{len(s)} {stream} scores do not match n_frames={n_frames[vid]} in video_index")
+        out[vid] = s
+    return out
+
+
+def _stream_frames(raw: dict[str, np.ndarray], video_index: pd.DataFrame, to_frames: dict[str, Any],
+                   pooled_minmax: bool = False) -> dict[str, np.ndarray]:
+    """Per video: min-max (per video, or once over all videos of ``raw``), zero-pad / repeat to the video
+    length, Gaussian smoothing (constant mode)."""
+    n_frames = _n_frames(video_index)
+    front, sigma, repeat = int(to_frames["front"]), float(to_frames["sigma"]), int(to_frames["repeat"])
+    if not pooled_minmax:
+        return {v: fusion.stream_to_frames(s, n_frames[v], front, sigma, repeat=repeat) for v, s in raw.items()}
+    bounds = _global_range(list(raw.values()))
+    return {v: fusion.stream_to_frames(_scale(s, bounds), n_frames[v], front, sigma, normalise=False, repeat=repeat)
+            for v, s in raw.items()}
+
+
+def cr_frame_scores(cr_patch_scores: dict[str, np.ndarray], video_index: pd.DataFrame,
+                    cr_model: dict[str, Any]) -> pd.DataFrame:
+    """``crkr_cr``: the CR stream at p*, per-video min-max, zero-padded (+16 in front), smoothed (sigma 9)."""
+    raw = _stream_scores(cr_patch_scores, video_index, cr_model, "CR")
+    return _frame_table(_stream_frames(raw, video_index, cr_model["to_frames"]))
+
+
+def kr_frame_scores(kr_scores: dict[str, np.ndarray], video_index: pd.DataFrame,
+                    kr_model: dict[str, Any]) -> pd.DataFrame:
+    """``crkr_kr``: the KR stream, per-video min-max, zero-padded (+32 in front, the rest behind), smoothed
+    (sigma 32)."""
+    raw = _stream_scores(kr_scores, video_index, kr_model, "KR")
+    return _frame_table(_stream_frames(raw, video_index, kr_model["to_frames"]))
+
+
+def fused_frame_scores(cr_patch_scores: dict[str, np.ndarray], kr_scores: dict[str, np.ndarray],
+                       video_index: pd.DataFrame, cr_model: dict[str, Any], kr_model: dict[str, Any],
+                       fusion_model: dict[str, float], pooled_minmax: bool = False) -> pd.DataFrame:
+    """``crkr``: w_cr * CR + w_kr * KR of the two streams processed as in :func:`cr_frame_scores` /
+    :func:`kr_frame_scores`. ``pooled_minmax`` (``crkr_nominmax``) replaces the (transductive) per-video
+    min-max by one min-max per stream over all scored videos (the test set; in ``inference`` the input and
+    its reference videos); everything else is identical."""
+    streams = [(_stream_scores(scores, video_index, model, name), model["to_frames"])
+               for scores, model, name in ((cr_patch_scores, cr_model, "CR"), (kr_scores, kr_model, "KR"))]
+    c, k = (_stream_frames(raw, video_index, to_frames, pooled_minmax) for raw, to_frames in streams)
+    w_cr, w_kr = float(fusion_model["w_cr"]), float(fusion_model["w_kr"])
+    return _frame_table({v: fusion.fuse(c[v], k[v], w_cr, w_kr) for v in c})
+
+
+def nominmax_frame_scores(cr_patch_scores: dict[str, np.ndarray], kr_scores: dict[str, np.ndarray],
+                          video_index: pd.DataFrame, cr_model: dict[str, Any], kr_model: dict[str, Any],
+                          fusion_model: dict[str, float]) -> pd.DataFrame:
+    """``crkr_nominmax``: :func:`fused_frame_scores` with one min-max per stream over all scored videos."""
+    return fused_frame_scores(cr_patch_scores, kr_scores, video_index, cr_model, kr_model, fusion_model, True)
+
+
+def fuse_scores(cr_patch_scores: dict[str, np.ndarray], kr_scores: dict[str, np.ndarray], video_index: pd.DataFrame,
+                cr_model: dict[str, Any], kr_model: dict[str, Any], fusion_model: dict[str, float],
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The frame scores of ``crkr_cr``, ``crkr_kr``, ``crkr`` and ``crkr_nominmax`` at once (the pipeline
+    has one node per method, so ``inference`` computes only the requested one)."""
+    both = (cr_patch_scores, kr_scores, video_index, cr_model, kr_model, fusion_model)
+    return (cr_frame_scores(cr_patch_scores, video_index, cr_model), kr_frame_scores(kr_scores, video_index, kr_model),
+            fused_frame_scores(*both), nominmax_frame_scores(*both))
 
 
 def _global_range(parts: list[np.ndarray]) -> tuple[float, float]:
