@@ -74,11 +74,12 @@ def main() -> None:
         if result.returncode != 0:
             print(result.stdout[-3000:], result.stderr[-3000:], sep="\n")
             raise SystemExit(f"kedro run failed (exit {result.returncode})")
-        total = sum(per_pipeline(project, data_root).values())
+        seconds_per_pipeline = per_pipeline(project, data_root)
+        total = sum(seconds_per_pipeline.values())
         print(f"env={args.env}  wall {wall:.0f} s ({wall / 60:.1f} min; target {TARGETS.get(args.env, 0) / 60:.0f} min)"
               f"  node time {total:.0f} s  load average {load_before[0]:.1f} -> {load_after[0]:.1f}"
               f"  cores {os.cpu_count()}")
-        for name, seconds in per_pipeline(project, data_root).items():
+        for name, seconds in seconds_per_pipeline.items():
             print(f"  {name:<20} {seconds:7.1f} s")
 
 

@@ -9,13 +9,24 @@ import numpy as np
 import pandas as pd
 
 
+def output_dir(project, name: str = "") -> Path:
+    """``data/smoke/08_reporting/inference/<name>`` of the smoke project."""
+    return project.path / "data" / "smoke" / "08_reporting" / "inference" / name
+
+
+def first_test_video(project) -> pd.Series:
+    """The first test video of the project's index."""
+    index = project.load("video_index")
+    return index[index["split"] == "test"].iloc[0]
+
+
 def run_inference(project, video: pd.Series, method: str) -> tuple[pd.DataFrame, dict, Path]:
     """``kedro run --pipelines=inference`` on ``video``'s frame folder; returns (scores.csv, summary, output folder)."""
     folder = project.path / video["source_path"]
     out = project.run("inference", params={"video_path": str(folder), "method": method})
     summary = out["inference.summary"]
     summary = summary.load() if hasattr(summary, "load") else summary   # Kedro 1.x returns the dataset
-    result = project.path / "data" / "smoke" / "08_reporting" / "inference" / folder.name
+    result = output_dir(project, folder.name)
     assert summary["output_dir"].endswith(folder.name)
     return pd.read_csv(result / "scores.csv"), summary, result
 

@@ -12,13 +12,9 @@ import pytest
 
 from vad_kedro.core.errors import DataError
 
-from .inference_checks import check_outputs, run_inference
+from .inference_checks import check_outputs, first_test_video, output_dir, run_inference
 
 TRAIN_MIL = ["mil.load_bags", "mil.segment_bags", "mil.train"]
-
-
-def _outputs(project, name: str) -> Path:
-    return project.path / "data" / "smoke" / "08_reporting" / "inference" / name
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +30,11 @@ def _snapshot(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")} if root.exists() else {}
 
 
-def _test_video(project) -> pd.Series:
-    index = project.load("video_index")
-    return index[index["split"] == "test"].iloc[0]
-
-
 @pytest.mark.slow
 def test_frame_folder_scores_match_the_method_pipeline(trained):
-    video = _test_video(trained)
+    video = first_test_video(trained)
     table, summary, result = run_inference(trained, video, "mil")
-    check_outputs(table, summary, result, video)
+    checkoutput_dir(table, summary, result, video)
 
     # Same features, same model: the scores equal the method pipeline's own test scores (first seed).
     trained.run("weak_supervision", node_names=["mil.score_videos", "mil.expand_to_frames"])
@@ -54,7 +45,7 @@ def test_frame_folder_scores_match_the_method_pipeline(trained):
 
 @pytest.mark.slow
 def test_video_file_input(trained, tmp_path):
-    video = _test_video(trained)
+    video = first_test_video(trained)
     folder = trained.path / video["source_path"]
     clip = tmp_path / "my_clip.mp4"
     files = sorted(p for p in folder.iterdir() if p.suffix in {".jpg", ".png", ".tif", ".bmp"})
@@ -65,14 +56,14 @@ def test_video_file_input(trained, tmp_path):
         writer.write(cv2.imread(str(f)))
     writer.release()
     trained.run("inference", params={"video_path": str(clip), "method": "mil"})
-    table = pd.read_csv(_outputs(trained, "my_clip") / "scores.csv")
+    table = pd.read_csv(output_dir(trained, "my_clip") / "scores.csv")
     assert len(table) == len(files) and np.isfinite(table["score"]).all()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing_path", "empty_file", "unknown_method", "untrained_method"])
 def test_bad_requests_fail_before_writing_anything(trained, tmp_path, case):
-    video = _test_video(trained)
+    video = first_test_video(trained)
     path, method = str(trained.path / video["source_path"]), "mil"
     expected = {"missing_path": "does not exist", "empty_file": "empty (zero-length) file",
                 "unknown_method": "unknown method 'nope'", "untrained_method": "kedro run --pipelines=weak_supervision"}
@@ -89,7 +80,7 @@ def test_bad_requests_fail_before_writing_anything(trained, tmp_path, case):
         method = "rtfm"
         if models.exists():
             shutil.move(models, parked)
-    before = _snapshot(_outputs(trained, ""))
+    before = _snapshot(output_dir(trained, ""))
     try:
         with pytest.raises(Exception) as err:
             trained.run("inference", params={"video_path": path, "method": method})
@@ -98,4 +89,4 @@ def test_bad_requests_fail_before_writing_anything(trained, tmp_path, case):
             shutil.move(parked, models)
     chain = [err.value, err.value.__cause__, err.value.__context__]
     assert any(isinstance(e, DataError) and expected[case] in str(e) for e in chain if e is not None), err.value
-    assert _snapshot(_outputs(trained, "")) == before      # earlier outputs untouched, nothing new
+    assert _snapshot(output_dir(trained, "")) == before      # earlier outputs untouched, nothing new

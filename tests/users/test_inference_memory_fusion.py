@@ -17,7 +17,7 @@ import pytest
 from vad_kedro.pipelines import memory_fusion
 from vad_kedro.pipelines.memory_fusion import nodes as N
 
-from .inference_checks import check_outputs, run_inference
+from .inference_checks import check_outputs, first_test_video, run_inference
 from .object_overlay import check_top_boxes_drawn, write_outputs_inputs
 
 SMAFF_NODES = [n.name for n in memory_fusion.create_pipeline().nodes]
@@ -36,8 +36,7 @@ def trained(smoke_project):
 
 @pytest.fixture(scope="module")
 def video(trained) -> pd.Series:
-    index = trained.load("video_index")
-    return index[index["split"] == "test"].iloc[0]
+    return first_test_video(trained)
 
 
 def _own(project, method: str, video_id: str) -> np.ndarray:

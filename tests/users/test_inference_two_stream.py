@@ -14,7 +14,7 @@ import pytest
 from vad_kedro.pipelines.inference.nodes import build_inference_index, inference_frames
 from vad_kedro.pipelines.two_stream import nodes
 
-from .inference_checks import check_outputs, run_inference
+from .inference_checks import check_outputs, first_test_video, run_inference
 
 MODELS = ["crkr_cr", "crkr_kr", "crkr"]
 
@@ -31,8 +31,7 @@ def trained(smoke_project):
 
 @pytest.fixture(scope="module")
 def video(trained) -> pd.Series:
-    index = trained.load("video_index")
-    return index[index["split"] == "test"].iloc[0]
+    return first_test_video(trained)
 
 
 @pytest.mark.slow
