@@ -34,7 +34,7 @@ def _snapshot(root: Path) -> dict[str, int]:
 def test_frame_folder_scores_match_the_method_pipeline(trained):
     video = first_test_video(trained)
     table, summary, result = run_inference(trained, video, "mil")
-    checkoutput_dir(table, summary, result, video)
+    check_outputs(table, summary, result, video)
 
     # Same features, same model: the scores equal the method pipeline's own test scores (first seed).
     trained.run("weak_supervision", node_names=["mil.score_videos", "mil.expand_to_frames"])
