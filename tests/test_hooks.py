@@ -41,3 +41,45 @@ def test_default_run_names_the_pipeline_of_each_node(tmp_path, caplog, monkeypat
     with caplog.at_level(logging.INFO, logger="vad_kedro.hooks"):
         hook.before_node_run(smm)
     assert "(__default__ 1/3) state_machine: lpg.train_smm" in caplog.text
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = str(v)
+    return out
+
+
+def test_each_run_is_one_mlflow_run_with_every_node_parameter(smoke_project):
+    """BatchedMlflowHook replaces kedro-mlflow's hook: one MLflow run per session run, holding the flattened
+    parameters of every node, as the stock hook logs them."""
+    import mlflow
+    from kedro.framework.project import pipelines
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{smoke_project.path / 'mlflow_smoke.db'}")
+    experiment = client.get_experiment_by_name("vad_kedro_smoke")
+    before = {r.info.run_id for r in client.search_runs([experiment.experiment_id])}
+    smoke_project.run("preprocessing")
+    runs = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_id not in before]
+    assert len(runs) == 1, [r.info.run_name for r in runs]
+    params = smoke_project.params()
+    names = sorted(d.removeprefix("params:") for d in pipelines["preprocessing"].inputs() if d.startswith("params:"))
+    assert names == ["dataset", "preprocessing", "seed"]
+    expected = _flat({name: params[name] for name in names})
+    logged = runs[0].data.params
+    assert {k: logged.get(k) for k in expected} == expected
+
+
+def test_batched_hook_logs_a_parameter_once_and_long_values_by_strategy(monkeypatch):
+    calls: list[dict] = []
+    monkeypatch.setattr(hooks.mlflow, "log_params", lambda p: calls.append(dict(p)))
+    monkeypatch.setattr(hooks.mlflow, "set_tag", lambda k, v: calls.append({"tag": k}))
+    hook = hooks.BatchedMlflowHook()
+    hook.run_id, hook._is_mlflow_enabled, hook.flatten, hook.long_params_strategy = None, True, True, "tag"
+    long = "x" * (hooks.MAX_PARAM_VAL_LENGTH + 1)
+    hook.before_node_run(None, None, {"params:a": {"b": 1, "c": long}, "frames": object()}, False)
+    hook.before_node_run(None, None, {"params:a": {"b": 1, "c": long}, "params:seed": 7}, False)
+    assert calls == [{"a.b": 1}, {"tag": "a.c"}, {"seed": 7}]

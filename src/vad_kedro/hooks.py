@@ -1,4 +1,4 @@
-"""Project hooks: per-node wall-clock timings, summed per method namespace for the leaderboard."""
+"""Project hooks: per-node wall-clock timings (summed per method namespace for the leaderboard) and MLflow tracking."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import mlflow
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from kedro.framework import project
 from kedro.framework.hooks import hook_impl
+from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
+from kedro_mlflow.framework.hooks.utils import _flatten_dict
 
 logger = logging.getLogger(__name__)
 
@@ -95,3 +99,43 @@ class NodeTimingHook:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         tmp.replace(path)
+
+
+class BatchedMlflowHook(MlflowHook):
+    """kedro-mlflow's hook with a cheaper ``before_node_run`` (same parameters, same run).
+
+    The stock hook re-opens the run and calls ``mlflow.log_param`` once per flattened parameter before
+    every node, although most nodes repeat parameters already logged: on the smoke run that was 2,600
+    sqlite transactions and 149 run re-openings, 24 s of a 2-minute run. This one re-opens the run only
+    when the current thread has another active run (as the stock hook intends for threaded runners),
+    and logs the parameters not yet logged in this run in one ``mlflow.log_params`` batch.
+    Registered in ``settings.py`` in place of the plugin's own instance.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._logged: set[str] = set()
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        self._logged = set()
+        super().before_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
+
+    @hook_impl
+    def before_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any], is_async: bool) -> None:
+        active = mlflow.active_run()
+        if self.run_id is not None and (active is None or active.info.run_id != self.run_id):
+            mlflow.start_run(run_id=self.run_id, nested=self.mlflow_config.tracking.run.nested)
+        if not self._is_mlflow_enabled:
+            return
+        params = {k.removeprefix("params:"): v for k, v in inputs.items() if k.startswith("params:") or k == "parameters"}
+        if self.flatten:
+            params = _flatten_dict(d=params, recursive=self.recursive, sep=self.sep)
+        fresh = {self.sanitize_param_name(k): v for k, v in params.items()}
+        fresh = {k: v for k, v in fresh.items() if k not in self._logged}
+        short = {k: v for k, v in fresh.items() if len(str(v)) <= MAX_PARAM_VAL_LENGTH}
+        if short:
+            mlflow.log_params(short)
+        for k in fresh.keys() - short.keys():
+            self._log_param(k, fresh[k])  # the configured long_params_strategy
+        self._logged.update(fresh)
