@@ -24,6 +24,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from vad_kedro.core.layout import DATA_LAYERS
+
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"base": 15 * 60, "smoke": 2 * 60}
 
@@ -35,8 +37,7 @@ def copy_project(dest: Path) -> None:
     shutil.copytree(REPO / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", dest / "pyproject.toml")
     (dest / ".telemetry").write_text("consent: false\n")
-    for layer in ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input", "06_models",
-                  "07_model_output", "08_reporting"):
+    for layer in DATA_LAYERS:
         (dest / "data" / layer).mkdir(parents=True)
 
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from vad_kedro.core.layout import DATA_LAYERS
+
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_LAYERS = ["01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input", "06_models",
-               "07_model_output", "08_reporting"]
 
 
 @contextlib.contextmanager
