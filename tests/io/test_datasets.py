@@ -3,11 +3,12 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from kedro.io.core import Version
 
-from vad_kedro.io import MetricsDataset, NpyDataset, NpzDataset, OptionalJSONDataset, TorchStateDataset
+from vad_kedro.io import CachedPartitionsDataset, MetricsDataset, NpyDataset, NpzDataset, OptionalJSONDataset, TorchStateDataset
 from vad_kedro.io.datasets import atomic_write
 
 
@@ -80,3 +81,29 @@ def test_metrics_accept_step_value_items():
     m = MetricsDataset(prefix="smaff")
     assert list(m._points({"loss": [{"step": 5, "value": 0.3}, {"step": 9, "value": 0.1}]})) == [
         ("smaff.loss", 0.3, 5), ("smaff.loss", 0.1, 9)]
+
+
+def test_cached_partitions_compute_each_once_and_hand_out_copies():
+    calls = {"a": 0}
+
+    def compute_a():
+        calls["a"] += 1
+        return np.arange(3)
+
+    ds = CachedPartitionsDataset()
+    ds.save({"a": compute_a, "b": lambda: np.zeros(2)})
+    parts = ds.load()
+    first = parts["a"]()
+    first[0] = 99                       # a consumer modifying what it loaded
+    assert parts["a"]().tolist() == [0, 1, 2]
+    assert ds.load()["a"]().tolist() == [0, 1, 2]
+    assert calls["a"] == 1
+
+
+def test_cached_partitions_keep_other_data_as_is():
+    ds = CachedPartitionsDataset()
+    frame = pd.DataFrame({"x": [1]})
+    ds.save(frame)
+    assert ds.load() is frame
+    ds.save({})
+    assert ds.load() == {}

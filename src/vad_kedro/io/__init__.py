@@ -1,7 +1,8 @@
 """Custom Kedro datasets (only where kedro-datasets has none) and real-format readers."""
 
-from .datasets import (LazyCheckpoint, LazyCheckpointDataset, NpyDataset, NpzDataset, OptionalJSONDataset,
-                       OptionalPartitionedDataset, TorchStateDataset)
+from .datasets import (CachedPartitionsDataset, LazyCheckpoint, LazyCheckpointDataset, NpyDataset, NpzDataset,
+                       OptionalJSONDataset, OptionalPartitionedDataset, TorchStateDataset)
 from .mlflow_metrics import MetricsDataset
 
-__all__ = ["LazyCheckpoint", "LazyCheckpointDataset", "MetricsDataset", "NpyDataset", "NpzDataset", "OptionalJSONDataset", "OptionalPartitionedDataset", "TorchStateDataset"]
+__all__ = ["CachedPartitionsDataset", "LazyCheckpoint", "LazyCheckpointDataset", "MetricsDataset", "NpyDataset",
+           "NpzDataset", "OptionalJSONDataset", "OptionalPartitionedDataset", "TorchStateDataset"]

@@ -6,6 +6,8 @@ place with ``os.replace``, so a crash never leaves a half-written file behind.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import tempfile
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from kedro.io import AbstractDataset, AbstractVersionedDataset
+from kedro.io import AbstractDataset, AbstractVersionedDataset, MemoryDataset
 from kedro.io.core import Version
 from kedro_datasets.partitions import PartitionedDataset
 
@@ -169,3 +171,28 @@ class OptionalPartitionedDataset(PartitionedDataset):
         if not self._list_partitions():
             return {}
         return super().load()
+
+
+class CachedPartitionsDataset(MemoryDataset):
+    """An in-memory dataset whose lazy partitions (``{key: callable}``) are each computed at most once.
+
+    Feature nodes return their per-video outputs as callables that compute on demand; a
+    ``PartitionedDataset`` calls each once and stores the result, but a ``MemoryDataset`` hands the
+    same callables to every consumer, which would recompute them (inference's ``tracks`` had three
+    consumers). Each call returns a deep copy of the one result, so a consumer that modifies what it
+    loaded cannot change what the next one sees (as with partitions re-read from disk). Anything that
+    is not such a dict is kept as it is (``copy_mode: assign``).
+    """
+
+    def __init__(self, metadata: dict | None = None) -> None:
+        super().__init__(copy_mode="assign", metadata=metadata)
+
+    def save(self, data: Any) -> None:
+        if isinstance(data, dict) and data and all(callable(v) for v in data.values()):
+            data = {k: _computed_once(v) for k, v in data.items()}
+        super().save(data)
+
+
+def _computed_once(load: Callable[[], Any]) -> Callable[[], Any]:
+    once = functools.cache(load)
+    return functools.update_wrapper(lambda: copy.deepcopy(once()), load)
