@@ -20,6 +20,18 @@ def first_test_video(project) -> pd.Series:
     return index[index["split"] == "test"].iloc[0]
 
 
+def overlay_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of an mp4 as RGB."""
+    cap = cv2.VideoCapture(str(path))
+    frames, ok = [], True
+    while ok:
+        ok, frame = cap.read()
+        if ok:
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return frames
+
+
 def run_inference(project, video: pd.Series, method: str) -> tuple[pd.DataFrame, dict, Path]:
     """``kedro run --pipelines=inference`` on ``video``'s frame folder; returns (scores.csv, summary, output folder)."""
     folder = project.path / video["source_path"]
@@ -41,14 +53,8 @@ def check_outputs(table: pd.DataFrame, summary: dict, result: Path, video: pd.Se
 
     curve = cv2.imread(str(result / "score_curve.png"))
     assert curve is not None and curve.std() > 5          # a drawn figure, not a blank image
-    cap = cv2.VideoCapture(str(result / "overlay.mp4"))
-    n, ok, first = 0, True, None
-    while ok:
-        ok, frame = cap.read()
-        if ok:
-            first = frame if first is None else first
-            n += 1
-    cap.release()
-    assert n == int(video["n_frames"])
+    shown = overlay_frames(result / "overlay.mp4")
+    assert len(shown) == int(video["n_frames"])
+    first = shown[0]
     assert first.shape[0] > int(video["height"]) and first.shape[1] == int(video["width"])  # frame + curve strip
     assert not list(result.parent.glob(".*"))              # no temporary folder left behind

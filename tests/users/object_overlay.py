@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
-
-def overlay_frames(path: Path) -> list[np.ndarray]:
-    """Every frame of an mp4 as RGB."""
-    cap = cv2.VideoCapture(str(path))
-    frames, ok = [], True
-    while ok:
-        ok, frame = cap.read()
-        if ok:
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    cap.release()
-    return frames
+from .inference_checks import overlay_frames
 
 
 def write_outputs_inputs(project) -> list[str]:
