@@ -47,12 +47,9 @@ logger = logging.getLogger(__name__)
 def split_videos(video_index: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(normal training video ids of train + val, test video ids), both sorted."""
     train = video_index[video_index["split"].isin(["train", "val"]) & (video_index["video_label"] == 0)]
-    test = video_index[video_index["split"] == "test"]
     if train.empty:
         raise DataError("video_index", "no normal training videos (split train/val with video_label 0)")
-    if test.empty:
-        raise DataError("video_index", "no test videos")
-    return sorted(train["video_id"].astype(str)), sorted(test["video_id"].astype(str))
+    return sorted(train["video_id"].astype(str)), test_videos(video_index)
 
 
 def test_videos(video_index: pd.DataFrame) -> list[str]:
