@@ -70,3 +70,19 @@ def test_min_score_filters_detections():
     trk.update(0, np.array([_box(0, 0, s=0.4), _box(50, 0, s=0.9)]))
     df = trk.results()
     assert len(df) == 1 and df["x1"].iloc[0] == 50
+
+
+def test_fill_gaps_interpolates_short_gaps_only():
+    # one walker detected at frames 0-4, missed at 5-7 (3 frames), seen 8-12, missed 13-18 (6), seen 19-22
+    seen = set(range(0, 5)) | set(range(8, 13)) | set(range(19, 23))
+    dets = [np.array([_box(10 + 2 * t, 40, s=0.5 + 0.01 * t)]) if t in seen else np.zeros((0, 5))
+            for t in range(23)]
+    plain = track_detections(dets, max_age=10, min_hits=2)
+    filled = track_detections(dets, max_age=10, min_hits=2, fill_gaps=4)
+    assert set(plain["frame"]) == seen
+    assert set(filled["frame"]) == seen | {5, 6, 7}          # the 6-frame gap stays open
+    assert filled["track_id"].nunique() == 1
+    row = filled[filled["frame"] == 6].iloc[0]
+    assert row["x1"] == 10 + 2 * 6 and row["x2"] == 20 + 2 * 6      # on the line between frames 4 and 8
+    assert row["score"] == np.float32(0.5 + 0.04)                     # the lower of the two matches' scores
+    assert (filled["frame"].diff().dropna() >= 0).all()              # still sorted by frame

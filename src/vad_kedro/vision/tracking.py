@@ -58,6 +58,9 @@ class IoUTracker:
         max_size_change: a matched detection whose width or height differs from the track's reference
             size by more than this factor (a merge with another object, or a fragment) does not update
             the track's box, size or velocity.
+        fill_gaps: offline gap filling: a confirmed track's missing frames between two of its matches
+            at most this many frames apart are filled with linearly interpolated boxes (score: the lower
+            of the two matches'); 0 = off. At most ``max_age`` can occur.
     """
 
     iou_threshold: float = 0.3
@@ -66,6 +69,7 @@ class IoUTracker:
     velocity_momentum: float = 0.6
     min_score: float = 0.0
     max_size_change: float = 1.4
+    fill_gaps: int = 0
     _active: list[_Track] = field(default_factory=list, init=False, repr=False)
     _finished: list[_Track] = field(default_factory=list, init=False, repr=False)
     _next_uid: int = field(default=0, init=False, repr=False)
@@ -124,10 +128,24 @@ class IoUTracker:
         tracks.sort(key=lambda t: (t.rows[0][0], t.uid))
         out = []
         for new_id, trk in enumerate(tracks):
-            for frame, box, score in trk.rows:
+            for frame, box, score in _filled(trk.rows, self.fill_gaps):
                 out.append((frame, new_id, *box, score))
         df = pd.DataFrame(out, columns=TRACK_COLUMNS)
         return cast_tracks(df).sort_values(["frame", "track_id"], kind="stable").reset_index(drop=True)
+
+
+def _filled(rows: list[tuple[int, np.ndarray, float]], max_gap: int) -> list[tuple[int, np.ndarray, float]]:
+    """A track's rows with gaps of at most ``max_gap`` missing frames filled by linear interpolation."""
+    if max_gap <= 0 or len(rows) < 2:
+        return rows
+    out = [rows[0]]
+    for (f0, b0, s0), (f1, b1, s1) in zip(rows[:-1], rows[1:], strict=True):
+        if 1 < f1 - f0 <= max_gap + 1:
+            for f in range(f0 + 1, f1):
+                a = (f - f0) / (f1 - f0)
+                out.append((f, (1 - a) * b0 + a * b1, min(s0, s1)))
+        out.append((f1, b1, s1))
+    return out
 
 
 def _centre(box: np.ndarray) -> np.ndarray:
