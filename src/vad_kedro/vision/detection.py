@@ -13,6 +13,8 @@ Registry ``DETECTORS`` (parameter ``feature_extraction.tracks.detector``):
   found (a cold MOG2 would call the whole first frames background).
 - ``hog_people``: OpenCV's built-in HOG + linear SVM people detector (Dalal & Triggs, CVPR 2005),
   ``cv2.HOGDescriptor_getDefaultPeopleDetector`` (ships with OpenCV, no download).
+- ``centernet``: a small learned CenterNet (:mod:`vad_kedro.vision.centernet`) trained on the box
+  annotations of the training videos by the ``detector_training`` pipeline.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _odd_kernel(size) -> np.ndarray | None:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(int(w), 1), max(int(h), 1)))
 
 
-def _median_background(frames: np.ndarray, max_samples: int = 25) -> np.ndarray:
+def median_background(frames: np.ndarray, max_samples: int = 25) -> np.ndarray:
     """Per-pixel temporal median of up to ``max_samples`` evenly spaced frames (uint8)."""
     idx = np.unique(np.linspace(0, len(frames) - 1, min(max_samples, len(frames))).round().astype(int))
     stack = np.ascontiguousarray(np.moveaxis(frames[idx], 0, -1))
@@ -81,7 +83,7 @@ def foreground_masks(frames: np.ndarray, method: str = "median", history: int = 
     if blur and blur > 1:
         k = int(blur) | 1
         frames = np.stack([cv2.GaussianBlur(f, (k, k), 0) for f in frames])
-    bg = _median_background(frames)
+    bg = median_background(frames)
     if gain_compensation:
         frames = compensate_gain(frames, bg)
     masks = np.empty(frames.shape[:3], dtype=np.uint8)
@@ -338,7 +340,32 @@ def detect_hog_people(frames: np.ndarray, upscale: float = 2.0, win_stride: int 
     return out
 
 
+def detect_centernet(frames: np.ndarray, weights_path: str | None = None, threshold: float = 0.3,
+                     batch_size: int = 16, max_detections: int = 100, device: str = "auto",
+                     train: dict | None = None) -> list[np.ndarray]:
+    """The learned :mod:`~vad_kedro.vision.centernet` detector from the checkpoint at ``weights_path``
+    (written by the ``detector_training`` pipeline); a missing file is a DataError naming it.
+
+    Args:
+        threshold: minimum centre-heatmap score of a detection.
+        batch_size: frames per forward pass.
+        max_detections: per frame, highest scores kept.
+        device: ``auto`` (CUDA when present) or a torch device string.
+        train: the training settings (used by the ``detector_training`` pipeline, ignored here).
+    """
+    from vad_kedro.core.runtime import resolve_device
+
+    from . import centernet
+
+    ckpt = centernet.load_checkpoint(weights_path)
+    dev = resolve_device(device)
+    model = centernet.build_model(ckpt["config"])
+    model.load_state_dict(ckpt["state"])
+    return centernet.detect(model.to(dev), frames, threshold, batch_size, max_detections, dev)
+
+
 DETECTORS: dict[str, Detector] = {
     "background_subtraction": detect_background_subtraction,
     "hog_people": detect_hog_people,
+    "centernet": detect_centernet,
 }

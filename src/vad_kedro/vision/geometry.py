@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -62,3 +63,14 @@ def scale_boxes(boxes: np.ndarray, sx: float, sy: float) -> np.ndarray:
     out[:, [0, 2]] *= sx
     out[:, [1, 3]] *= sy
     return out
+
+
+def matched_at_iou(truth: np.ndarray, detections: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Bool mask over ``truth`` [N,4]: matched one-to-one to a detection [M,4] with IoU >= ``threshold``
+    (Hungarian assignment maximising IoU, ``scipy.optimize.linear_sum_assignment``)."""
+    iou = iou_matrix(truth, detections)
+    hit = np.zeros(iou.shape[0], dtype=bool)
+    if iou.size:
+        r, c = linear_sum_assignment(-iou)
+        hit[r[iou[r, c] >= threshold]] = True
+    return hit
