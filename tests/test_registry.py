@@ -49,3 +49,12 @@ def test_default_pipeline_covers_every_method(registered):
         if module is not None:
             assert set(registered[name].nodes) <= set(default.nodes) | {
                 n for n in registered[name].nodes if n.name.endswith(("build_leaderboard", "build_report"))}
+
+
+def test_detector_training_is_registered_apart_from_the_default_run(registered):
+    pipe = registered["detector_training"]
+    assert "feature_extraction.train_detector" in {n.name for n in pipe.nodes}
+    assert "detector.weights" in pipe.all_outputs()
+    assert "feature_extraction.train_detector" not in {n.name for n in registered["__default__"].nodes}
+    train = next(n for n in pipe.nodes if n.name == "feature_extraction.train_detector")
+    assert "frame_labels" not in train.inputs and "pixel_masks" not in train.inputs

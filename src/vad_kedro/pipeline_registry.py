@@ -55,6 +55,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     }
     if fe_module:
         pipelines["feature_extraction"] = pre + fe
+        pipelines["detector_training"] = pre + fe_module.create_detector_training_pipeline()
 
     modules = {name: m for name in METHOD_PIPELINES if (m := _load(name)) is not None}
     method_pipeline = {m: "evaluation" for m in evaluation.BASELINE_METHODS}

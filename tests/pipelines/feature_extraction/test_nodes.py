@@ -9,6 +9,7 @@ import pytest
 
 from vad_kedro.core.errors import DataError
 from vad_kedro.pipelines.feature_extraction import nodes
+from vad_kedro.vision.geometry import matched_at_iou
 
 from .conftest import H, T, W, index_row, make_video, pose_entry, run_lazy, write_mot, write_pose
 
@@ -239,3 +240,69 @@ def test_template_fields():
     f = nodes.template_fields({"video_id": "train_01_0014", "split": "val"}, "/r")
     assert f == {"root": "/r", "video_id": "train_01_0014", "video": "01_0014", "split": "val",
                  "split_dir": "training", "split_short": "train"}
+
+
+# ---------------------------------------------------------------- learned detector (centernet)
+def _walker_mot(dataset_root, name="v1", split="training"):
+    """MOT file of make_video's walker: 8x20 box at x = 4 + 2k, y = 14."""
+    return write_mot(dataset_root / f"annotations/tracks/{split}/{name}.txt",
+                     [(k + 1, 1, 4 + 2 * k, 14, 8, 20) for k in range(T)])
+
+
+CENTERNET_P = {"detector": "centernet",
+               "centernet": {"threshold": 0.3, "device": "cpu",
+                             "train": {"boxes": "ground_truth", "iterations": 200, "batch_size": 8, "lr": 1e-2,
+                                       "crop": [48, 64], "width": 16, "holdout_every": 0}}}
+
+
+def test_trained_detector_finds_the_walker_and_retraining_invalidates_tracks(two_videos, dataset_root, tmp_path):
+    import torch
+
+    _walker_mot(dataset_root)
+    vi, frames, raw, ds = two_videos
+    ckpt, history = nodes.train_detector(vi, frames, raw, ds, CENTERNET_P, 0, "cpu")
+    assert set(ckpt) >= {"state", "config", "validation"} and ckpt["videos"]["fit"] == ["train_v1"]
+    assert history["loss"][-1] < history["loss"][0]
+    weights = tmp_path / "centernet.pt"
+    torch.save(ckpt, weights)
+    params = {**CENTERNET_P, "centernet": {**CENTERNET_P["centernet"], "weights_path": str(weights)},
+              "tracker": {"min_hits": 2}}
+    parts, keys = nodes.extract_tracks(vi, frames, raw, ds, params, True, {})
+    df = run_lazy(parts)["test_v2"]                  # an unseen video with the same kind of walker
+    truth = {k: np.array([[4 + 2 * k, 14, 12 + 2 * k, 34]], float) for k in range(T)}
+    hits = sum(int(matched_at_iou(truth[int(f)], g[["x1", "y1", "x2", "y2"]].to_numpy()).sum())
+               for f, g in df.groupby("frame"))
+    assert hits >= 0.8 * T
+    ckpt["config"]["width"] = 8                       # same network, new file contents -> new key
+    torch.save({**ckpt, "videos": {"fit": [], "held_out": []}}, weights)
+    _, keys2 = nodes.extract_tracks(vi, frames, raw, ds, params, True, keys)
+    assert keys2["test_v2"] != keys["test_v2"]
+
+
+def test_detector_training_holds_out_videos_and_reports_their_recall(two_videos, dataset_root):
+    _walker_mot(dataset_root)
+    _walker_mot(dataset_root, "v3")
+    vi, frames, raw, ds = two_videos
+    vi = pd.concat([vi, pd.DataFrame([index_row("train_v3", dataset_root / "training/frames/v1")])])
+    frames = {**frames, "train_v3": lambda: make_video(3)}
+    p = {**CENTERNET_P, "centernet": {**CENTERNET_P["centernet"],
+                                      "train": {**CENTERNET_P["centernet"]["train"], "holdout_every": 2,
+                                                "iterations": 10}}}
+    ckpt, history = nodes.train_detector(vi, frames, raw, ds, p, 0, "cpu")
+    assert ckpt["videos"] == {"fit": ["train_v1"], "held_out": ["train_v3"]}
+    assert ckpt["validation"]["boxes"] == T and 0.0 <= ckpt["validation"]["recall"] <= 1.0
+    assert history["heldout_recall"] == [ckpt["validation"]["recall"]]
+
+
+def test_detector_training_without_any_box_file_is_an_error(two_videos, caplog):
+    vi, frames, raw, ds = two_videos
+    with caplog.at_level(logging.WARNING), pytest.raises(DataError, match="no training video has a box file"):
+        nodes.train_detector(vi, frames, raw, ds, CENTERNET_P, 0, "cpu")
+    assert "1 training videos have no box file, skipped: train_v1" in caplog.text
+
+
+def test_detector_training_refuses_an_unknown_box_source(two_videos):
+    vi, frames, raw, ds = two_videos
+    p = {**CENTERNET_P, "centernet": {"train": {"boxes": "yolo"}}}
+    with pytest.raises(ValueError, match="centernet.train.boxes must be one of"):
+        nodes.train_detector(vi, frames, raw, ds, p, 0, "cpu")

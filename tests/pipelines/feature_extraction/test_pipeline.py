@@ -44,3 +44,35 @@ def test_smoke_run_outputs(smoke_project):
     before = path.stat().st_mtime_ns
     smoke_project.run("feature_extraction")
     assert path.stat().st_mtime_ns == before
+
+
+@pytest.mark.slow
+def test_smoke_detector_training_then_centernet_tracks(smoke_project):
+    """`kedro run --pipelines=detector_training` writes the checkpoint tracks.centernet.weights_path names;
+    the centernet detector then finds the smoke test videos' people (checked against the generator's boxes)."""
+    import pandas as pd
+
+    from vad_kedro.pipelines.feature_extraction import nodes
+    from vad_kedro.vision.geometry import matched_at_iou
+
+    smoke_project.run("detector_training")
+    params = smoke_project.params()["feature_extraction"]["tracks"]
+    weights = smoke_project.path / params["centernet"]["weights_path"]
+    assert weights.is_file()
+    history = smoke_project.load("detector.training_history")
+    assert history["loss"][-1] < history["loss"][0]
+    vi = smoke_project.load("video_index")
+    frames = smoke_project.load("frames")
+    root = smoke_project.path / smoke_project.params()["dataset"]["root"]
+    objects = pd.read_csv(root / "annotations/objects.csv", dtype={"video": str})
+    hits = n = 0
+    for row in vi[vi["split"] == "test"].itertuples():
+        video = row.video_id.removeprefix("test_")
+        truth = objects[(objects["split"] == "testing") & (objects["video"] == video)]
+        p = {**params, "detector": "centernet", "centernet": {**params["centernet"], "weights_path": str(weights)}}
+        tracks = nodes.detect_and_track(frames[row.video_id](), p)
+        for f, g in truth.groupby("frame"):
+            det = tracks[tracks["frame"] == f][["x1", "y1", "x2", "y2"]].to_numpy()
+            hits += int(matched_at_iou(g[["x1", "y1", "x2", "y2"]].to_numpy(), det).sum())
+            n += len(g)
+    assert n > 0 and hits / n > 0.5

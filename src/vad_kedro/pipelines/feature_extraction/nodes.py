@@ -21,16 +21,19 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
+import torch
 from scipy.optimize import linear_sum_assignment
 
 from vad_kedro.core.errors import DataError
 from vad_kedro.core.progress import progress
+from vad_kedro.core.runtime import resolve_device
 from vad_kedro.io.boxes import read_alphapose, read_json_boxes, read_mot_tracks
 from vad_kedro.vision.backbones import build_backbone
+from vad_kedro.vision.centernet import build_model, decode, detector_input, to_tensor, train_centernet
 from vad_kedro.vision.descriptors import box_flow_histograms, box_hog
 from vad_kedro.vision.detection import DETECTORS
 from vad_kedro.vision.flow import compute_flow
-from vad_kedro.vision.geometry import clip_boxes, iou_matrix
+from vad_kedro.vision.geometry import clip_boxes, iou_matrix, matched_at_iou
 from vad_kedro.vision.incremental import content_key, path_stat, plan_videos, video_fingerprint
 from vad_kedro.vision.snippets import NEEDS_FLOW, SNIPPET_EXTRACTORS, n_snippets
 from vad_kedro.vision.tracking import TRACK_COLUMNS, cast_tracks, track_detections
@@ -279,12 +282,13 @@ def extract_tracks(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
     by_id = {r["video_id"]: r for r in rows}
     # only the parameters that shape this run's tracks enter the key
     relevant = {"detector": detector, "min_box_size": params.get("min_box_size", 1.0),
-                "settings": params.get("import") if importing else params.get(detector),
+                "settings": params.get("import") if importing else
+                {k: v for k, v in (params.get(detector) or {}).items() if k != "train"},
                 "tracker": params.get("tracker") if not importing or (params.get("import") or {}).get("retrack")
                 else None}
     keys, imported = {}, {}
     for r in rows:
-        extra = None
+        extra = _weights_stat(relevant["settings"] or {})   # a learned detector's checkpoint
         if importing:
             imported[r["video_id"]] = read_imported_boxes(r, root, dataset, params)  # small; checked up front
             _, template, _, _ = _import_spec(params)
@@ -302,6 +306,101 @@ def extract_tracks(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
         return detect_and_track(load_frames(row, frames), params)
 
     return _lazy(todo, compute, "tracks"), keys
+
+
+def _detector_samples(rows: list[dict], frames: Mapping[str, Loader], boxes: Mapping[str, pd.DataFrame],
+                      max_frames: int) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """Per video: centernet inputs of up to ``max_frames`` evenly spaced frames and their boxes."""
+    out = []
+    for r in progress(rows, desc="detector frames", unit="video"):
+        f = load_frames(r, frames)
+        idx = np.unique(np.linspace(0, len(f) - 1, min(max_frames, len(f))).round().astype(int))
+        by_frame = {int(k): g[["x1", "y1", "x2", "y2"]].to_numpy() for k, g in boxes[r["video_id"]].groupby("frame")}
+        out.append((detector_input(f)[idx], [by_frame.get(int(t), np.zeros((0, 4))) for t in idx]))
+    return out
+
+
+def detector_recall(model, samples: list[tuple[np.ndarray, list[np.ndarray]]], threshold: float,
+                    device) -> dict[str, float]:
+    """Recall and precision at IoU 0.5 of ``model`` on held-out ``samples`` (one-to-one matching)."""
+    hits = n_true = n_det = 0
+    model.eval()
+    with torch.no_grad():
+        for x, truth in samples:
+            dets = []
+            for i in range(0, len(x), 16):
+                dets += decode(*model(to_tensor(x[i:i + 16], device)), model.stride, threshold)
+            for d, t in zip(dets, truth):
+                hits += int(matched_at_iou(t, d[:, :4]).sum())
+                n_true += len(t)
+                n_det += len(d)
+    return {"recall": hits / max(n_true, 1), "precision": hits / max(n_det, 1), "boxes": float(n_true)}
+
+
+def train_detector(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_manifest: Mapping[str, Any],
+                   dataset: Mapping[str, Any], params: Mapping[str, Any], seed: int, device: str
+                   ) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """Train the ``centernet`` detector on the box annotations of the training videos.
+
+    Boxes come from the importer named by ``centernet.train.boxes`` (``ground_truth`` = the synthetic
+    benchmark's generator tracks, or ``mot_txt`` / ``json_idx`` files, with ``tracks.import``'s path
+    settings); training videos without a box file are skipped (logged), none at all is a DataError.
+    Every ``holdout_every``-th annotated video is held out: recall / precision at IoU 0.5 on it go
+    into the history. Returns the checkpoint (``state``, ``config``, ``validation``) and the history.
+    """
+    cfg = dict(params.get("centernet") or {})
+    train = dict(cfg.get("train") or {})
+    box_params = {"detector": train.get("boxes", "ground_truth"), "import": params.get("import") or {},
+                  "min_box_size": params.get("min_box_size", 1.0)}
+    if box_params["detector"] not in IMPORT_DETECTORS:
+        raise ValueError(f"centernet.train.boxes must be one of {sorted(IMPORT_DETECTORS)}, "
+                         f"got {box_params['detector']!r}")
+    root = str(raw_manifest.get("root", dataset.get("root", "")))
+    rows, boxes, missing = [], {}, []
+    for r in index_rows(video_index):
+        if r["split"] not in ("train", "val"):
+            continue
+        try:
+            boxes[r["video_id"]] = read_imported_boxes(r, root, dataset, box_params)
+            rows.append(r)
+        except DataError as exc:
+            if "not found" not in str(exc):
+                raise
+            missing.append(r["video_id"])
+    if missing:
+        logger.warning("train_detector: %d training videos have no box file, skipped: %s", len(missing),
+                       ", ".join(missing[:5]))
+    if not rows:
+        _, template, _, _ = _import_spec(box_params)
+        raise DataError("train_detector", f"no training video has a box file (template {template!r}, "
+                                          f"centernet.train.boxes={box_params['detector']})")
+    every = int(train.get("holdout_every", 5))
+    held = [r for i, r in enumerate(rows) if every > 1 and len(rows) > 1 and i % every == every - 1]
+    fit = [r for r in rows if r not in held]
+    max_frames = int(train.get("max_frames_per_video", 160))
+    dev = resolve_device(device)
+    torch.set_num_threads(int(train.get("num_threads") or torch.get_num_threads()))
+    iterations = int(train.get("iterations", 3000))
+    bar = progress(None, desc="train centernet", total=iterations, unit="step")
+    ckpt, history = train_centernet(
+        _detector_samples(fit, frames, boxes, max_frames), width=int(train.get("width", 32)),
+        stride=int(train.get("stride", 2)), iterations=iterations, batch_size=int(train.get("batch_size", 16)),
+        lr=float(train.get("lr", 3e-3)), crop=train.get("crop", [96, 128]),
+        size_weight=float(train.get("size_weight", 0.1)), sigma=float(train.get("sigma", 0.3)), seed=int(seed),
+        device=dev, bar=bar)
+    bar.close()
+    validation: dict[str, float] = {}
+    if held:
+        model = build_model(ckpt["config"]).to(dev)
+        model.load_state_dict(ckpt["state"])
+        validation = detector_recall(model, _detector_samples(held, frames, boxes, max_frames),
+                                     float(cfg.get("threshold", 0.3)), dev)
+        logger.info("centernet on %d held-out training videos: recall@0.5 %.3f, precision %.3f (%d boxes)",
+                    len(held), validation["recall"], validation["precision"], validation["boxes"])
+        history.update({f"heldout_{k}": [v] for k, v in validation.items()})
+    ckpt["validation"] = validation
+    ckpt["videos"] = {"fit": [r["video_id"] for r in fit], "held_out": [r["video_id"] for r in held]}
+    return ckpt, history
 
 
 # ----------------------------------------------------------------------------------------------

@@ -45,3 +45,16 @@ def create_pipeline(**kwargs) -> Pipeline:
     ])
     return pipeline(template, namespace="feature_extraction", inputs=_SHARED_IN, outputs=_SHARED_OUT,
                     parameters=_GLOBAL_PARAMS)
+
+
+def create_detector_training_pipeline(**kwargs) -> Pipeline:
+    """``train_detector``: the learned ``centernet`` detector from the training videos' box annotations,
+    saved to ``detector.weights`` (the default ``tracks.centernet.weights_path``). Not part of ``kedro run``."""
+    template = Pipeline([
+        node(nodes.train_detector,
+             ["video_index", "frames", "raw_manifest", "params:dataset", "params:tracks", "params:seed",
+              "params:device"],
+             ["detector.weights", "detector.training_history"], name="train_detector"),
+    ])
+    return pipeline(template, namespace="feature_extraction", inputs=_SHARED_IN,
+                    outputs={"detector.weights", "detector.training_history"}, parameters=_GLOBAL_PARAMS)
