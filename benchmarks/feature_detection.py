@@ -1,11 +1,17 @@
 """Detector quality on the embedded benchmark: recall and precision at IoU 0.5 against the generator's boxes.
 
     python benchmarks/feature_detection.py [--size default|smoke] [--root DIR] [--detector NAME] [--videos N]
+                                           [--split all|training|testing] [--set key=value ...]
+                                           [--tracker key=value ...]
 
 Per frame, detections are matched one-to-one to the generator's boxes (annotations/objects.csv) with the
 Hungarian algorithm on IoU; a match needs IoU >= 0.5. Recall is reported for pedestrians (``kind ==
 person``) and for all objects; precision counts every detection against all objects. Both the raw
 detector output and the confirmed tracks (detector + IoU tracker, what ``tracks`` holds) are scored.
+
+``--detector centernet`` reads the checkpoint that ``kedro run --pipelines=detector_training`` wrote
+(``tracks.centernet.weights_path``, or ``--set weights_path=FILE``); it was trained on the training
+split, so score it with ``--split testing`` (the default for centernet).
 """
 
 from __future__ import annotations
@@ -19,13 +25,12 @@ import cv2
 import numpy as np
 import pandas as pd
 import yaml
-from scipy.optimize import linear_sum_assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from vad_kedro.vision.detection import DETECTORS  # noqa: E402
-from vad_kedro.vision.geometry import iou_matrix  # noqa: E402
+from vad_kedro.vision.geometry import matched_at_iou  # noqa: E402
 from vad_kedro.vision.tracking import track_detections  # noqa: E402
 
 
@@ -45,10 +50,8 @@ def match_counts(gt: pd.DataFrame, det_by_frame: dict[int, np.ndarray], n_frames
         g = gt_by_frame.get(f)
         if g is None or len(det) == 0:
             continue
-        iou = iou_matrix(g[["x1", "y1", "x2", "y2"]].to_numpy(), det[:, :4])
-        r, c = linear_sum_assignment(-iou)
-        ok = iou[r, c] >= thr
-        for kind in g["kind"].to_numpy()[r[ok]]:
+        hit = matched_at_iou(g[["x1", "y1", "x2", "y2"]].to_numpy(), det[:, :4], thr)
+        for kind in g["kind"].to_numpy()[hit]:
             tp_kind[kind] = tp_kind.get(kind, 0) + 1
     return {"tp": tp_kind, "n_det": n_det, "n_gt": gt["kind"].value_counts().to_dict()}
 
@@ -60,6 +63,9 @@ def main() -> None:
     ap.add_argument("--detector", default=None, help="override feature_extraction.tracks.detector")
     ap.add_argument("--videos", type=int, default=0, help="score only the first N videos (0 = all)")
     ap.add_argument("--set", action="append", default=[], help="detector parameter override key=value (yaml value)")
+    ap.add_argument("--tracker", action="append", default=[], help="tracker parameter override key=value")
+    ap.add_argument("--split", choices=["all", "training", "testing"], default=None,
+                    help="videos scored (default: testing for centernet, which trains on the training split; else all)")
     args = ap.parse_args()
     cv2.setNumThreads(2)
 
@@ -70,24 +76,33 @@ def main() -> None:
     for kv in args.set:
         k, v = kv.split("=", 1)
         det_params[k] = yaml.safe_load(v)
+    tracker_p = dict(tracks_p.get("tracker") or {})
+    for kv in args.tracker:
+        k, v = kv.split("=", 1)
+        tracker_p[k] = yaml.safe_load(v)
+    if isinstance(det_params.get("weights_path"), str):
+        det_params["weights_path"] = det_params["weights_path"].replace("${globals:data_root}", str(ROOT / "data"))
+    det_params.pop("train", None)
+    split = args.split or ("testing" if name == "centernet" else "all")
     root = Path(args.root or ROOT / f"data/01_raw/synthetic_{args.size}")
     if not (root / "manifest.json").exists():
         from vad_kedro.synth import generate_benchmark
 
         generate_benchmark(root, size=args.size, seed=7)
     objects = pd.read_csv(root / "annotations/objects.csv")
-    videos = sorted({(s, v) for s, v in objects[["split", "video"]].astype(str).itertuples(index=False)})
+    videos = sorted({(s, v) for s, v in objects[["split", "video"]].astype(str).itertuples(index=False)
+                     if split in ("all", s)})
     if args.videos:
         videos = videos[: args.videos]
 
     totals = {"det": {"tp": {}, "n_det": 0, "n_gt": {}}, "trk": {"tp": {}, "n_det": 0, "n_gt": {}}}
     n_frames_total, t_det = 0, 0.0
-    for split, video in videos:
-        frames = load_frames(root / split / "frames" / video)
-        gt = objects[(objects["split"].astype(str) == split) & (objects["video"].astype(str) == video)]
+    for vsplit, video in videos:
+        frames = load_frames(root / vsplit / "frames" / video)
+        gt = objects[(objects["split"].astype(str) == vsplit) & (objects["video"].astype(str) == video)]
         t0 = time.perf_counter()
         dets = DETECTORS[name](frames, **det_params)
-        trk = track_detections(dets, **(tracks_p.get("tracker") or {}))
+        trk = track_detections(dets, **tracker_p)
         t_det += time.perf_counter() - t0
         n_frames_total += len(frames)
         per = {"det": {f: d for f, d in enumerate(dets)},
@@ -101,8 +116,9 @@ def main() -> None:
             for k, v in c["n_gt"].items():
                 tot["n_gt"][k] = tot["n_gt"].get(k, 0) + v
 
-    print(f"benchmark {root} ({len(videos)} videos, {n_frames_total} frames), detector {name}")
+    print(f"benchmark {root}, split {split} ({len(videos)} videos, {n_frames_total} frames), detector {name}")
     print(f"detector params: {det_params}")
+    print(f"tracker params: {tracker_p}")
     for key, label in (("det", "detections"), ("trk", "tracks (detector + IoU tracker)")):
         tot = totals[key]
         tp_all = sum(tot["tp"].values())
