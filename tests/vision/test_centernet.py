@@ -112,3 +112,6 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(DataError, match="other.pt: not a centernet checkpoint"):
         DETECTORS["centernet"](frames, weights_path=str(tmp_path / "other.pt"))
+    (tmp_path / "broken.pt").write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DataError, match="broken.pt: cannot be read as a centernet checkpoint"):
+        DETECTORS["centernet"](frames, weights_path=str(tmp_path / "broken.pt"))

@@ -156,7 +156,10 @@ def load_checkpoint(weights_path: str | Path | None) -> dict[str, Any]:
     if not path.is_file():
         raise DataError(str(path), "centernet weights file not found: train it with "
                                    "`kedro run --pipelines=detector_training` or fix tracks.centernet.weights_path")
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated file, not a torch file, pickled objects
+        raise DataError(str(path), f"cannot be read as a centernet checkpoint ({type(exc).__name__})") from exc
     if not isinstance(ckpt, dict) or "state" not in ckpt or "config" not in ckpt:
         raise DataError(str(path), "not a centernet checkpoint (expected a dict with 'state' and 'config')")
     return ckpt
