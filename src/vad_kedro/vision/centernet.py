@@ -166,16 +166,21 @@ def load_checkpoint(weights_path: str | Path | None) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def detect(model: CenterNetTiny, frames: np.ndarray, threshold: float = 0.3, batch_size: int = 16,
-           max_detections: int = 100, device: torch.device | str = "cpu") -> list[np.ndarray]:
-    """Run ``model`` on one video's frames uint8 [T,H,W,3]; boxes are clipped to the frame later by the caller."""
+def detect_inputs(model: CenterNetTiny, x: np.ndarray, threshold: float = 0.3, batch_size: int = 16,
+                  max_detections: int = 100, device: torch.device | str = "cpu") -> list[np.ndarray]:
+    """Run ``model`` (eval mode) on prepared inputs uint8 [T,H,W,4] (:func:`detector_input`), in batches."""
     model.eval()
-    x = detector_input(frames)
     out: list[np.ndarray] = []
     for i in range(0, len(x), batch_size):
         heat, size, offset = model(to_tensor(x[i:i + batch_size], device))
         out += decode(heat, size, offset, model.stride, threshold, max_detections)
     return out
+
+
+def detect(model: CenterNetTiny, frames: np.ndarray, threshold: float = 0.3, batch_size: int = 16,
+           max_detections: int = 100, device: torch.device | str = "cpu") -> list[np.ndarray]:
+    """Run ``model`` on one video's frames uint8 [T,H,W,3]; boxes are clipped to the frame later by the caller."""
+    return detect_inputs(model, detector_input(frames), threshold, batch_size, max_detections, device)
 
 
 def _random_crop(x: np.ndarray, boxes: np.ndarray, crop: tuple[int, int], rng: np.random.Generator,

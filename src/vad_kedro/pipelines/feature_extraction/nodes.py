@@ -29,7 +29,7 @@ from vad_kedro.core.progress import progress
 from vad_kedro.core.runtime import resolve_device
 from vad_kedro.io.boxes import read_alphapose, read_json_boxes, read_mot_tracks
 from vad_kedro.vision.backbones import build_backbone
-from vad_kedro.vision.centernet import build_model, decode, detector_input, to_tensor, train_centernet
+from vad_kedro.vision.centernet import build_model, detect_inputs, detector_input, train_centernet
 from vad_kedro.vision.descriptors import box_flow_histograms, box_hog
 from vad_kedro.vision.detection import DETECTORS
 from vad_kedro.vision.flow import compute_flow
@@ -324,16 +324,11 @@ def detector_recall(model, samples: list[tuple[np.ndarray, list[np.ndarray]]], t
                     device) -> dict[str, float]:
     """Recall and precision at IoU 0.5 of ``model`` on held-out ``samples`` (one-to-one matching)."""
     hits = n_true = n_det = 0
-    model.eval()
-    with torch.no_grad():
-        for x, truth in samples:
-            dets = []
-            for i in range(0, len(x), 16):
-                dets += decode(*model(to_tensor(x[i:i + 16], device)), model.stride, threshold)
-            for d, t in zip(dets, truth):
-                hits += int(matched_at_iou(t, d[:, :4]).sum())
-                n_true += len(t)
-                n_det += len(d)
+    for x, truth in samples:
+        for d, t in zip(detect_inputs(model, x, threshold, device=device), truth, strict=True):
+            hits += int(matched_at_iou(t, d[:, :4]).sum())
+            n_true += len(t)
+            n_det += len(d)
     return {"recall": hits / max(n_true, 1), "precision": hits / max(n_det, 1), "boxes": float(n_true)}
 
 
