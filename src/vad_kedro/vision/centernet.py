@@ -61,10 +61,10 @@ class CenterNetTiny(nn.Module):
         return self.heat(f), self.size(f), self.offset(f)
 
 
-def detector_input(frames: np.ndarray, background: np.ndarray | None = None) -> np.ndarray:
+def detector_input(frames: np.ndarray) -> np.ndarray:
     """uint8 [T,H,W,4]: RGB and the max-over-channels |frame - median background|, padded to multiples of 4."""
     frames = np.asarray(frames)
-    bg = median_background(frames) if background is None else background
+    bg = median_background(frames)
     diff = np.abs(frames.astype(np.int16) - bg.astype(np.int16)).max(-1).astype(np.uint8)
     x = np.concatenate([frames, diff[..., None]], -1)
     ph, pw = (-x.shape[1]) % 4, (-x.shape[2]) % 4

@@ -209,6 +209,12 @@ def _import_spec(params: Mapping[str, Any]) -> tuple[str, str, int, str]:
     return fmt, template, base, imp.get("box_format", "xywh")
 
 
+def box_file(row: Mapping[str, Any], root: str, params: Mapping[str, Any]) -> Path:
+    """Path of one video's imported box file (``import.path_template`` or the format's default)."""
+    _, template, _, _ = _import_spec(params)
+    return Path(template.format(**template_fields(row, root)))
+
+
 def read_imported_boxes(row: Mapping[str, Any], root: str, dataset: Mapping[str, Any],
                         params: Mapping[str, Any]) -> pd.DataFrame:
     """Read, rescale, validate and clip one video's imported box file (detector ground_truth / mot_txt / json_idx).
@@ -217,7 +223,7 @@ def read_imported_boxes(row: Mapping[str, Any], root: str, dataset: Mapping[str,
     """
     vid = row["video_id"]
     fmt, template, base, box_format = _import_spec(params)
-    path = Path(template.format(**template_fields(row, root)))
+    path = box_file(row, root, params)
     if not path.is_file():
         raise DataError(vid, f"box file {path} not found (tracks.detector={params.get('detector')}, "
                              f"template {template!r})")
@@ -291,8 +297,7 @@ def extract_tracks(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
         extra = _weights_stat(relevant["settings"] or {})   # a learned detector's checkpoint
         if importing:
             imported[r["video_id"]] = read_imported_boxes(r, root, dataset, params)  # small; checked up front
-            _, template, _, _ = _import_spec(params)
-            extra = path_stat(template.format(**template_fields(r, root)))
+            extra = path_stat(box_file(r, root, params))
         keys[r["video_id"]] = content_key(CODE_VERSIONS["tracks"], video_fingerprint(r), relevant, extra)
     todo = _plan("tracks", keys, previous, incremental)
     if not importing:
@@ -355,13 +360,11 @@ def train_detector(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
     for r in index_rows(video_index):
         if r["split"] not in ("train", "val"):
             continue
-        try:
-            boxes[r["video_id"]] = read_imported_boxes(r, root, dataset, box_params)
-            rows.append(r)
-        except DataError as exc:
-            if "not found" not in str(exc):
-                raise
+        if not box_file(r, root, box_params).is_file():
             missing.append(r["video_id"])
+            continue
+        boxes[r["video_id"]] = read_imported_boxes(r, root, dataset, box_params)
+        rows.append(r)
     if missing:
         logger.warning("train_detector: %d training videos have no box file, skipped: %s", len(missing),
                        ", ".join(missing[:5]))
