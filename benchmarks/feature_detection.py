@@ -82,7 +82,6 @@ def main() -> None:
         tracker_p[k] = yaml.safe_load(v)
     if isinstance(det_params.get("weights_path"), str):
         det_params["weights_path"] = det_params["weights_path"].replace("${globals:data_root}", str(ROOT / "data"))
-    det_params.pop("train", None)
     split = args.split or ("testing" if name == "centernet" else "all")
     root = Path(args.root or ROOT / f"data/01_raw/synthetic_{args.size}")
     if not (root / "manifest.json").exists():

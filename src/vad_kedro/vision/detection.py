@@ -341,8 +341,7 @@ def detect_hog_people(frames: np.ndarray, upscale: float = 2.0, win_stride: int 
 
 
 def detect_centernet(frames: np.ndarray, weights_path: str | None = None, threshold: float = 0.3,
-                     batch_size: int = 16, max_detections: int = 100, device: str = "auto",
-                     train: dict | None = None) -> list[np.ndarray]:
+                     batch_size: int = 16, max_detections: int = 100, device: str = "auto") -> list[np.ndarray]:
     """The learned :mod:`~vad_kedro.vision.centernet` detector from the checkpoint at ``weights_path``
     (written by the ``detector_training`` pipeline); a missing file is a DataError naming it.
 
@@ -351,7 +350,6 @@ def detect_centernet(frames: np.ndarray, weights_path: str | None = None, thresh
         batch_size: frames per forward pass.
         max_detections: per frame, highest scores kept.
         device: ``auto`` (CUDA when present) or a torch device string.
-        train: the training settings (used by the ``detector_training`` pipeline, ignored here).
     """
     from vad_kedro.core.runtime import resolve_device
 

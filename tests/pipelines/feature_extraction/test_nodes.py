@@ -249,10 +249,9 @@ def _walker_mot(dataset_root, name="v1", split="training"):
                      [(k + 1, 1, 4 + 2 * k, 14, 8, 20) for k in range(T)])
 
 
-CENTERNET_P = {"detector": "centernet",
-               "centernet": {"threshold": 0.3, "device": "cpu",
-                             "train": {"boxes": "ground_truth", "iterations": 200, "batch_size": 8, "lr": 1e-2,
-                                       "crop": [48, 64], "width": 16, "holdout_every": 0}}}
+CENTERNET_P = {"detector": "centernet", "centernet": {"threshold": 0.3, "device": "cpu"}}
+TRAIN_P = {"boxes": "ground_truth", "iterations": 200, "batch_size": 8, "lr": 1e-2, "crop": [48, 64], "width": 16,
+           "holdout_every": 0}
 
 
 def test_trained_detector_finds_the_walker_and_retraining_invalidates_tracks(two_videos, dataset_root, tmp_path):
@@ -260,7 +259,7 @@ def test_trained_detector_finds_the_walker_and_retraining_invalidates_tracks(two
 
     _walker_mot(dataset_root)
     vi, frames, raw, ds = two_videos
-    ckpt, history = nodes.train_detector(vi, frames, raw, ds, CENTERNET_P, 0, "cpu")
+    ckpt, history = nodes.train_detector(vi, frames, raw, ds, CENTERNET_P, TRAIN_P, 0, "cpu")
     assert set(ckpt) >= {"state", "config", "validation"} and ckpt["videos"]["fit"] == ["train_v1"]
     assert history["loss"][-1] < history["loss"][0]
     weights = tmp_path / "centernet.pt"
@@ -285,10 +284,8 @@ def test_detector_training_holds_out_videos_and_reports_their_recall(two_videos,
     vi, frames, raw, ds = two_videos
     vi = pd.concat([vi, pd.DataFrame([index_row("train_v3", dataset_root / "training/frames/v1")])])
     frames = {**frames, "train_v3": lambda: make_video(3)}
-    p = {**CENTERNET_P, "centernet": {**CENTERNET_P["centernet"],
-                                      "train": {**CENTERNET_P["centernet"]["train"], "holdout_every": 2,
-                                                "iterations": 10}}}
-    ckpt, history = nodes.train_detector(vi, frames, raw, ds, p, 0, "cpu")
+    ckpt, history = nodes.train_detector(vi, frames, raw, ds, CENTERNET_P,
+                                         {**TRAIN_P, "holdout_every": 2, "iterations": 10}, 0, "cpu")
     assert ckpt["videos"] == {"fit": ["train_v1"], "held_out": ["train_v3"]}
     assert ckpt["validation"]["boxes"] == T and 0.0 <= ckpt["validation"]["recall"] <= 1.0
     assert history["heldout_recall"] == [ckpt["validation"]["recall"]]
@@ -297,12 +294,11 @@ def test_detector_training_holds_out_videos_and_reports_their_recall(two_videos,
 def test_detector_training_without_any_box_file_is_an_error(two_videos, caplog):
     vi, frames, raw, ds = two_videos
     with caplog.at_level(logging.WARNING), pytest.raises(DataError, match="no training video has a box file"):
-        nodes.train_detector(vi, frames, raw, ds, CENTERNET_P, 0, "cpu")
+        nodes.train_detector(vi, frames, raw, ds, CENTERNET_P, TRAIN_P, 0, "cpu")
     assert "1 training videos have no box file, skipped: train_v1" in caplog.text
 
 
 def test_detector_training_refuses_an_unknown_box_source(two_videos):
     vi, frames, raw, ds = two_videos
-    p = {**CENTERNET_P, "centernet": {"train": {"boxes": "yolo"}}}
-    with pytest.raises(ValueError, match="centernet.train.boxes must be one of"):
-        nodes.train_detector(vi, frames, raw, ds, p, 0, "cpu")
+    with pytest.raises(ValueError, match="detector_training.boxes must be one of"):
+        nodes.train_detector(vi, frames, raw, ds, CENTERNET_P, {**TRAIN_P, "boxes": "yolo"}, 0, "cpu")

@@ -288,8 +288,7 @@ def extract_tracks(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
     by_id = {r["video_id"]: r for r in rows}
     # only the parameters that shape this run's tracks enter the key
     relevant = {"detector": detector, "min_box_size": params.get("min_box_size", 1.0),
-                "settings": params.get("import") if importing else
-                {k: v for k, v in (params.get(detector) or {}).items() if k != "train"},
+                "settings": params.get("import") if importing else params.get(detector),
                 "tracker": params.get("tracker") if not importing or (params.get("import") or {}).get("retrack")
                 else None}
     keys, imported = {}, {}
@@ -338,22 +337,22 @@ def detector_recall(model, samples: list[tuple[np.ndarray, list[np.ndarray]]], t
 
 
 def train_detector(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_manifest: Mapping[str, Any],
-                   dataset: Mapping[str, Any], params: Mapping[str, Any], seed: int, device: str
-                   ) -> tuple[dict[str, Any], dict[str, list[float]]]:
+                   dataset: Mapping[str, Any], params: Mapping[str, Any], train: Mapping[str, Any], seed: int,
+                   device: str) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Train the ``centernet`` detector on the box annotations of the training videos.
 
-    Boxes come from the importer named by ``centernet.train.boxes`` (``ground_truth`` = the synthetic
+    ``params`` are the ``tracks`` parameters (import paths, ``centernet.threshold``), ``train`` the
+    ``detector_training`` ones. Boxes come from the importer named by ``train.boxes`` (``ground_truth`` = the synthetic
     benchmark's generator tracks, or ``mot_txt`` / ``json_idx`` files, with ``tracks.import``'s path
     settings); training videos without a box file are skipped (logged), none at all is a DataError.
     Every ``holdout_every``-th annotated video is held out: recall / precision at IoU 0.5 on it go
     into the history. Returns the checkpoint (``state``, ``config``, ``validation``) and the history.
     """
     cfg = dict(params.get("centernet") or {})
-    train = dict(cfg.get("train") or {})
     box_params = {"detector": train.get("boxes", "ground_truth"), "import": params.get("import") or {},
                   "min_box_size": params.get("min_box_size", 1.0)}
     if box_params["detector"] not in IMPORT_DETECTORS:
-        raise ValueError(f"centernet.train.boxes must be one of {sorted(IMPORT_DETECTORS)}, "
+        raise ValueError(f"detector_training.boxes must be one of {sorted(IMPORT_DETECTORS)}, "
                          f"got {box_params['detector']!r}")
     root = str(raw_manifest.get("root", dataset.get("root", "")))
     rows, boxes, missing = [], {}, []
@@ -371,7 +370,7 @@ def train_detector(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
     if not rows:
         _, template, _, _ = _import_spec(box_params)
         raise DataError("train_detector", f"no training video has a box file (template {template!r}, "
-                                          f"centernet.train.boxes={box_params['detector']})")
+                                          f"detector_training.boxes={box_params['detector']})")
     every = int(train.get("holdout_every", 5))
     held = [r for i, r in enumerate(rows) if every > 1 and len(rows) > 1 and i % every == every - 1]
     fit = [r for r in rows if r not in held]

@@ -52,8 +52,8 @@ def create_detector_training_pipeline(**kwargs) -> Pipeline:
     saved to ``detector.weights`` (the default ``tracks.centernet.weights_path``). Not part of ``kedro run``."""
     template = Pipeline([
         node(nodes.train_detector,
-             ["video_index", "frames", "raw_manifest", "params:dataset", "params:tracks", "params:seed",
-              "params:device"],
+             ["video_index", "frames", "raw_manifest", "params:dataset", "params:tracks",
+              "params:detector_training", "params:seed", "params:device"],
              ["detector.weights", "detector.training_history"], name="train_detector"),
     ])
     return pipeline(template, namespace="feature_extraction", inputs=_SHARED_IN,
