@@ -55,6 +55,31 @@ def xavier_init(module: nn.Module) -> None:
             module.bias.data.fill_(0)
 
 
+def video_to_bag(features: Any, n_crops: int) -> torch.Tensor:
+    """The model input contract, written once: one video's snippet features (T, N, C) → (1, N, T, C).
+
+    Snippet features are stored time-major (T snippets, N crops, C channels); every detector takes
+    bags crop-major, (B, N, T, C). Feeding (1, T, N, C) instead silently scores N "snippets" (one per
+    crop, time averaged away), so the crop count is checked against the model's ``n_crops``.
+    """
+    x = torch.as_tensor(features, dtype=torch.float32)
+    if x.ndim != 3:
+        raise ValueError(f"one video's snippet features must be (T, n_crops, C), got shape {tuple(x.shape)}")
+    if int(x.shape[1]) != int(n_crops):
+        raise ValueError(f"snippet features of shape {tuple(x.shape)} have {x.shape[1]} crops on axis 1, the model "
+                         f"expects {n_crops}: pass one video as (T, n_crops, C), time first")
+    return x.transpose(0, 1).unsqueeze(0).contiguous()
+
+
+def check_bags(x: torch.Tensor) -> tuple[int, int, int, int]:
+    """(B, N, T, C) of a batch of bags; a clear error for any other rank."""
+    if x.ndim != 4:
+        raise ValueError(f"detectors take bags of shape (B, n_crops, T, C), got shape {tuple(x.shape)}; "
+                         "convert one video (T, n_crops, C) with video_to_bag()")
+    b, n, t, c = (int(v) for v in x.shape)
+    return b, n, t, c
+
+
 # --------------------------------------------------------------------------------------------------
 # Shared top-k magnitude selection (RTFM §3.2; identical code in MGFN's MSNSD and S3R's detector)
 # --------------------------------------------------------------------------------------------------
@@ -131,6 +156,7 @@ class MILRanker(nn.Module):
 
     def forward(self, x: torch.Tensor) -> BagOutput:
         """(B, N, T, C) -> scores (B, T)."""
+        check_bags(x)
         x = F.normalize(x.mean(1), p=2, dim=-1)
         return BagOutput(scores=torch.sigmoid(self.net(x)).squeeze(-1))
 
@@ -217,7 +243,7 @@ class RTFM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> BagOutput:
         """(B, N, T, C) -> scores (B, T), features (B*N, T, C)."""
-        b, n, t, c = x.shape
+        b, n, t, c = check_bags(x)
         feats = self.drop(self.aggregate(x.reshape(b * n, t, c)))
         h = feats
         for fc in self.fcs:
@@ -340,7 +366,7 @@ class MGFN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> BagOutput:
         """(B, N, T, C) -> scores (B, T), features (B*N, T, dims[-1])."""
-        b, n, t, c = x.shape
+        b, n, t, c = check_bags(x)
         x = x.reshape(b * n, t, c).transpose(1, 2)  # (BN, C, T)
         mag = x.norm(p=2, dim=1, keepdim=True)
         h = self.to_tokens(x) + self.mag_ratio * self.to_mag(mag)
@@ -444,7 +470,7 @@ class S3R(nn.Module):
 
     def forward(self, x: torch.Tensor) -> BagOutput:
         """(B, N, T, C) -> scores (B, T), features (B*N, T, C), macro (B,)."""
-        b, n, t, c = x.shape
+        b, n, t, c = check_bags(x)
         video = x.reshape(b * n, t, c)
         macro = self.en_normal(video, self.atoms)
         x_video = self.video_embedding(video)

@@ -240,7 +240,7 @@ def score_videos(snippet_features: Mapping[str, Callable[[], np.ndarray]], video
             if vid not in snippet_features:
                 raise DataError(vid, "test video has no snippet features")
             x = _load_video(snippet_features, vid, shape)
-            out[vid] = np.stack([score_snippets(m, x, dev) for m in models.values()]).astype(np.float32)
+            out[vid] = np.stack([score_snippets(m, x, shape[0], dev) for m in models.values()]).astype(np.float32)
     return {"seeds": np.asarray(list(models), dtype=np.int64), **out}
 
 

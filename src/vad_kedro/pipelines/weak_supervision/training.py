@@ -25,7 +25,7 @@ from vad_kedro.core.progress import progress
 from vad_kedro.core.runtime import resolve_device, seed_everything, use_amp
 
 from .losses import method_loss
-from .models import build_model
+from .models import build_model, video_to_bag
 
 logger = logging.getLogger(__name__)
 
@@ -92,22 +92,30 @@ def video_scores_topk(snippet_scores: Sequence[np.ndarray], k: int = 3) -> np.nd
 
 
 @torch.no_grad()
-def score_snippets(model: torch.nn.Module, features: np.ndarray, device: torch.device) -> np.ndarray:
-    """Eval-mode snippet scores (T,) of one full-length video (T, N, C), averaged over crops."""
+def score_snippets(model: torch.nn.Module, features: np.ndarray, n_crops: int, device: torch.device) -> np.ndarray:
+    """Eval-mode snippet scores (T,) of one full-length video (T, N, C), averaged over crops.
+
+    The one scoring function of the pipeline (validation, test, inference): the video goes through
+    :func:`video_to_bag`, so the model sees (1, N, T, C) and returns one score per snippet.
+    """
     model.eval()
-    x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).unsqueeze(0).to(device)
+    x = video_to_bag(features, n_crops).to(device)
     with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp(device)):
         out = model(x)
-    return out.scores[0].float().cpu().numpy()
+    scores = out.scores[0].float().cpu().numpy()
+    if scores.shape != (x.shape[2],):
+        raise RuntimeError(f"{type(model).__name__} returned scores of shape {scores.shape} for a video of "
+                           f"{x.shape[2]} snippets; expected one score per snippet")
+    return scores
 
 
-def validation_auc(model: torch.nn.Module, videos: Sequence[np.ndarray], labels: Sequence[int],
+def validation_auc(model: torch.nn.Module, videos: Sequence[np.ndarray], labels: Sequence[int], n_crops: int,
                    device: torch.device, k: int = 3) -> float:
     """Video-level ROC AUC on the validation videos (NaN when they hold a single class)."""
     labels = np.asarray(labels)
     if len(videos) == 0 or len(np.unique(labels)) < 2:
         return float("nan")
-    scores = video_scores_topk([score_snippets(model, v, device) for v in videos], k)
+    scores = video_scores_topk([score_snippets(model, v, n_crops, device) for v in videos], k)
     return float(roc_auc_score(labels, scores))
 
 
@@ -206,7 +214,7 @@ def train_one_seed(method: str, cfg: Mapping[str, Any], segments: Mapping[str, A
         result.losses.append(float(loss.detach()))
 
         if step % eval_every == 0 or step == iterations:
-            val_auc = validation_auc(model, val_x, val_y, dev, k_val)
+            val_auc = validation_auc(model, val_x, val_y, n_crops, dev, k_val)
             result.eval_steps.append(step)
             result.val_aucs.append(val_auc)
             if not math.isnan(val_auc) and val_auc >= best:  # ties: the later (longer-trained) model
