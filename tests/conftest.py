@@ -80,6 +80,15 @@ class SmokeProject:
             return session.load_context().params
 
 
+@pytest.fixture(scope="session", autouse=True)
+def runtime_threads():
+    """Node functions called directly get the same torch settings as a ``kedro run`` (RuntimeHook)."""
+    from vad_kedro.core.runtime import torch_threads
+
+    with torch_threads(None) as n:
+        yield n
+
+
 @pytest.fixture(scope="session")
 def smoke_project(tmp_path_factory) -> SmokeProject:
     """The project on the smoke benchmark with preprocessing (+ feature_extraction) already run."""

@@ -1,7 +1,9 @@
-"""Project hooks: per-node wall-clock timings (summed per method namespace for the leaderboard) and MLflow tracking."""
+"""Project hooks: torch threads for the run, per-node wall-clock timings (summed per method namespace for
+the leaderboard) and MLflow tracking."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -15,6 +17,8 @@ from kedro.framework import project
 from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.framework.hooks.utils import _flatten_dict
+
+from vad_kedro.core.runtime import seed_offset, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,34 @@ def _registered_pipelines() -> Mapping[str, Any]:
         return dict(project.pipelines)
     except Exception:  # noqa: BLE001 - outside a configured project (unit tests): no owners
         return {}
+
+
+class RuntimeHook:
+    """Applies the ``runtime`` parameter group to the whole run: torch threads and denormal flushing
+    through :func:`vad_kedro.core.runtime.torch_threads`, restored when the run ends or fails."""
+
+    def __init__(self) -> None:
+        self._runtime: Mapping[str, Any] = {}
+        self._stack = contextlib.ExitStack()
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._runtime = context.params.get("runtime") or {}
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._stack.close()
+        threads = self._stack.enter_context(torch_threads(self._runtime.get("num_threads")))
+        logger.info("torch CPU threads: %d (runtime.num_threads: %s); seed offset %d", threads,
+                    self._runtime.get("num_threads"), seed_offset())
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._stack.close()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._stack.close()
 
 
 class NodeTimingHook:

@@ -2,14 +2,15 @@
 
 import warnings
 
-from vad_kedro.hooks import BatchedMlflowHook, NodeTimingHook
+from vad_kedro.core.runtime import shifted_seed
+from vad_kedro.hooks import BatchedMlflowHook, NodeTimingHook, RuntimeHook
 
 # Method namespaces ("rtfm.frame_scores") are deliberate dataset names; silence the generic advice.
 warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
 warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
 warnings.filterwarnings("ignore", message="register_new_resolver\(\) is deprecated")
 
-HOOKS = (NodeTimingHook(), BatchedMlflowHook())
+HOOKS = (RuntimeHook(), NodeTimingHook(), BatchedMlflowHook())
 # kedro-mlflow's own hook instance is replaced by BatchedMlflowHook (same behaviour, batched parameter logging).
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)  # the distribution name as its metadata spells it
 
@@ -18,4 +19,6 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # Environment files (conf/smoke, conf/local) only hold the keys that differ: deep-merge them.
     "merge_strategy": {"parameters": "soft", "catalog": "soft", "mlflow": "soft"},
+    # `seed: ${shifted_seed:42}`: 42 plus VAD_SEED_OFFSET (default 0), to check results on other seeds.
+    "custom_resolvers": {"shifted_seed": shifted_seed},
 }

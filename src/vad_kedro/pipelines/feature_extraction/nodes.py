@@ -376,7 +376,6 @@ def train_detector(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
     fit = [r for r in rows if r not in held]
     max_frames = int(train.get("max_frames_per_video", 160))
     dev = resolve_device(device)
-    torch.set_num_threads(int(train.get("num_threads") or torch.get_num_threads()))
     iterations = int(train.get("iterations", 3000))
     bar = progress(None, desc="train centernet", total=iterations, unit="step")
     ckpt, history = train_centernet(

@@ -35,7 +35,6 @@ from .training import (
     TrainConfig,
     block_errors,
     block_stats,
-    intra_op_threads,
     load_block_models,
     train_block,
     z_scores,
@@ -294,14 +293,12 @@ def train_lbr(
     eval-mode SSE over all the block's pool cubes, configuration, and in ``params`` the box, cube, model
     and scoring parameters the scoring of a new video follows), the training history
     (per-epoch ``{"step", "value"}`` items, block-prefixed when there are several blocks) and the final per-cube SSE
-    float64 [N, K] (K = 1, or 2 with motion enhancement: raw, flow). ``train.num_threads`` sets torch's
-    intra-op threads for the duration (1 by default: this small model's kernels do not scale, and two
-    threads on a busy 2-core machine ran 8x slower than one).
+    float64 [N, K] (K = 1, or 2 with motion enhancement: raw, flow). Torch threads come from
+    ``runtime.num_threads`` (:func:`vad_kedro.core.runtime.torch_threads`, applied to the whole run).
     """
     cfg = _train_config(params, variant)
     dev = resolve_device(device)
-    with intra_op_threads(params.get("train", {}).get("num_threads")):
-        checkpoint, history, sse = _train_blocks(stcs, cfg, dev, int(seed), deterministic)
+    checkpoint, history, sse = _train_blocks(stcs, cfg, dev, int(seed), deterministic)
     checkpoint["params"] = scoring_params(params, variant)
     return checkpoint, history, sse
 
@@ -445,7 +442,7 @@ def score_videos(
 
     Per video (frames, tracks and flow loaded once): foreground boxes and cubes with the checkpoint's
     parameters, eval-mode SSE with the block's models, z-normalisation with the pool's block statistics
-    (:func:`score_stcs`). Only ``train.num_threads`` and ``train.score_batch_size`` are read from ``params``.
+    (:func:`score_stcs`). Only ``train.score_batch_size`` is read from ``params``.
     Returns ``videos`` str [V], ``n_frames`` int32 [V], ``index`` int32 [N, 3] (video position, frame,
     block), ``boxes`` float32 [N, 4] and ``score`` float32 [N].
     """
@@ -458,21 +455,20 @@ def score_videos(
     dev = resolve_device(device)
     batch = int(params.get("train", {}).get("score_batch_size", 1024))
     parts, lengths = [], []
-    with intra_op_threads(params.get("train", {}).get("num_threads")):
-        for pos, vid in enumerate(progress(tests, desc="LBR scoring")):
-            info = _video_row(video_index, vid)
-            flow_once = functools.cache(functools.partial(_load, flow, vid, "flow"))
-            boxes = _box_table(video_boxes(_load(tracks, vid, "tracks"), flow_once, vid, info, p["boxes"]))
-            fr = _video_frames(frames, vid, info, context)
-            lengths.append(len(fr))
-            part = video_stcs(fr, flow_once, boxes, pos, p)
-            if part is None:
-                logger.warning("%s: no foreground box in any frame", vid)
-                continue
-            sse = block_errors(models, list(checkpoint["branches"]), part["raw"], part.get("flow"),
-                               part["index"][:, 2], dev, batch)
-            parts.append({"index": part["index"], "boxes": part["boxes"],
-                          "score": score_stcs(checkpoint, part, sse, p)})
+    for pos, vid in enumerate(progress(tests, desc="LBR scoring")):
+        info = _video_row(video_index, vid)
+        flow_once = functools.cache(functools.partial(_load, flow, vid, "flow"))
+        boxes = _box_table(video_boxes(_load(tracks, vid, "tracks"), flow_once, vid, info, p["boxes"]))
+        fr = _video_frames(frames, vid, info, context)
+        lengths.append(len(fr))
+        part = video_stcs(fr, flow_once, boxes, pos, p)
+        if part is None:
+            logger.warning("%s: no foreground box in any frame", vid)
+            continue
+        sse = block_errors(models, list(checkpoint["branches"]), part["raw"], part.get("flow"),
+                           part["index"][:, 2], dev, batch)
+        parts.append({"index": part["index"], "boxes": part["boxes"],
+                      "score": score_stcs(checkpoint, part, sse, p)})
     return {"videos": np.asarray(tests, dtype=str), "n_frames": np.asarray(lengths, dtype=np.int32),
             "index": _concat(parts, "index", np.zeros((0, 3), np.int32)),
             "boxes": _concat(parts, "boxes", np.zeros((0, 4), np.float32)),

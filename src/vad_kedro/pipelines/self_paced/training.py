@@ -7,9 +7,7 @@ enhancement (as in the reference).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,18 +142,6 @@ def train_block(
     sse = {k: cube_errors(m, raw, flow if k == "flow" else None, device, cfg.score_batch_size) for k, m in models.items()}
     models = {k: m.to("cpu", memory_format=torch.contiguous_format) for k, m in models.items()}
     return BlockResult(models=models, history=hist, sse=sse)
-
-
-@contextlib.contextmanager
-def intra_op_threads(n: int | None) -> Iterator[None]:
-    """Run a block with ``n`` torch intra-op threads (None = leave as is); the previous number is restored."""
-    previous = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ from vad_kedro.core.runtime import resolve_device
 
 from .models import build_model
 from .segments import segment
-from .training import score_snippets, torch_threads, train_one_seed
+from .training import score_snippets, train_one_seed
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +176,7 @@ def _train(segments: Mapping[str, Any], cfg: Mapping[str, Any], seed: int, devic
     method = cfg["method"]
     runs, history = {}, {}
     for s in run_seeds(cfg, seed):
-        with torch_threads(cfg.get("num_threads")):
-            r = train_one_seed(method, cfg, segments, s, device, deterministic, atoms)
+        r = train_one_seed(method, cfg, segments, s, device, deterministic, atoms)
         runs[str(s)] = {
             "selected": r.selected_state, "last": r.last_state, "selected_iteration": r.selected_iteration,
             "last_iteration": r.last_iteration, "best_val_auc": r.best_val_auc, "batch_size": r.batch_size,
@@ -235,12 +234,11 @@ def score_videos(snippet_features: Mapping[str, Callable[[], np.ndarray]], video
     shape = (int(checkpoint["n_crops"]), int(checkpoint["feature_dim"]))
     tests = video_index.loc[video_index["split"] == "test", "video_id"].tolist()
     out = {}
-    with torch_threads(cfg.get("num_threads")):
-        for vid in progress(tests, desc=f"score {checkpoint['method']}"):
-            if vid not in snippet_features:
-                raise DataError(vid, "test video has no snippet features")
-            x = _load_video(snippet_features, vid, shape)
-            out[vid] = np.stack([score_snippets(m, x, shape[0], dev) for m in models.values()]).astype(np.float32)
+    for vid in progress(tests, desc=f"score {checkpoint['method']}"):
+        if vid not in snippet_features:
+            raise DataError(vid, "test video has no snippet features")
+        x = _load_video(snippet_features, vid, shape)
+        out[vid] = np.stack([score_snippets(m, x, shape[0], dev) for m in models.values()]).astype(np.float32)
     return {"seeds": np.asarray(list(models), dtype=np.int64), **out}
 
 

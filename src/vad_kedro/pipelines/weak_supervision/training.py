@@ -10,7 +10,6 @@ Test data is never looked at here.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -64,26 +63,6 @@ class BatchSampler:
         except StopIteration:
             self.new_pass()
             return next(self._iter)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Run a block with ``n`` torch CPU threads (None = leave as is) and denormals flushed to zero.
-
-    Small models on a shared machine are much faster single-threaded: OpenMP threads that wait for
-    a busy core make a 2-thread run several times slower than a 1-thread one. Saturated sigmoids
-    produce denormal gradients that slowed CPU iterations 20-fold as training went on (MIL: 0.1 s
-    → 1.8 s per iteration); flushing them to zero is deterministic. Both settings are restored.
-    """
-    previous = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(int(n))
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-        torch.set_num_threads(previous)
 
 
 def video_scores_topk(snippet_scores: Sequence[np.ndarray], k: int = 3) -> np.ndarray:

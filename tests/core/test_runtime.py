@@ -1,0 +1,66 @@
+"""core.runtime: the one place for torch threads, denormal flushing and the seed offset."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from vad_kedro.core import runtime
+
+
+def test_torch_threads_sets_and_restores(monkeypatch):
+    before = torch.get_num_threads()
+    with runtime.torch_threads(1) as n:
+        assert n == 1 and torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    with runtime.torch_threads(None) as n:
+        assert n == 1
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "2", True])
+def test_num_threads_must_be_a_positive_int(bad):
+    with pytest.raises(ValueError, match="runtime.num_threads"):
+        runtime.resolve_num_threads(bad)
+
+
+def test_default_threads_follow_the_affinity(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda _pid: set(range(64)))
+    assert runtime.default_num_threads() == runtime.MAX_DEFAULT_THREADS
+    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda _pid: {3})
+    assert runtime.default_num_threads() == 1
+
+
+def test_seed_offset(monkeypatch):
+    monkeypatch.delenv(runtime.SEED_OFFSET_ENV, raising=False)
+    assert runtime.shifted_seed(42) == 42
+    monkeypatch.setenv(runtime.SEED_OFFSET_ENV, "100")
+    assert runtime.shifted_seed("42") == 142
+    monkeypatch.setenv(runtime.SEED_OFFSET_ENV, "ten")
+    with pytest.raises(ValueError, match="VAD_SEED_OFFSET"):
+        runtime.seed_offset()
+
+
+def test_the_run_sees_the_shifted_seed_and_the_thread_count(fresh_project, monkeypatch):
+    monkeypatch.setenv(runtime.SEED_OFFSET_ENV, "7")
+    params = fresh_project.params()
+    assert params["seed"] == 42 + 7
+    assert "num_threads" in params["runtime"]
+    path = fresh_project.path / "conf" / "smoke" / "parameters_runtime.yml"
+    path.write_text(yaml.safe_dump({"runtime": {"num_threads": 1}}))
+    assert fresh_project.params()["runtime"]["num_threads"] == 1
+
+
+def test_runtime_hook_applies_the_threads_for_the_run_only():
+    from types import SimpleNamespace
+
+    from vad_kedro.hooks import RuntimeHook
+
+    hook, before = RuntimeHook(), torch.get_num_threads()
+    hook.after_context_created(SimpleNamespace(params={"runtime": {"num_threads": 1}}))
+    hook.before_pipeline_run()
+    assert torch.get_num_threads() == 1
+    hook.on_pipeline_error()
+    assert torch.get_num_threads() == before
