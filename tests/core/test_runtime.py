@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import yaml
 
 from vad_kedro.core import runtime
 
@@ -43,14 +42,18 @@ def test_seed_offset(monkeypatch):
         runtime.seed_offset()
 
 
-def test_the_run_sees_the_shifted_seed_and_the_thread_count(fresh_project, monkeypatch):
+def test_the_configuration_resolves_the_shifted_seed(monkeypatch):
+    """parameters.yml's ``seed: ${shifted_seed:42}`` with the project's config loader settings."""
+    from kedro.config import OmegaConfigLoader
+
+    from tests.conftest import REPO
+    from vad_kedro.settings import CONFIG_LOADER_ARGS
+
     monkeypatch.setenv(runtime.SEED_OFFSET_ENV, "7")
-    params = fresh_project.params()
+    loader = OmegaConfigLoader(str(REPO / "conf"), env="smoke", **CONFIG_LOADER_ARGS)
+    params = loader["parameters"]
     assert params["seed"] == 42 + 7
-    assert "num_threads" in params["runtime"]
-    path = fresh_project.path / "conf" / "smoke" / "parameters_runtime.yml"
-    path.write_text(yaml.safe_dump({"runtime": {"num_threads": 1}}))
-    assert fresh_project.params()["runtime"]["num_threads"] == 1
+    assert params["runtime"] == {"num_threads": None}
 
 
 def test_runtime_hook_applies_the_threads_for_the_run_only():
