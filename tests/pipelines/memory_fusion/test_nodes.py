@@ -8,12 +8,14 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.runtime import shifted_seed
 from vad_kedro.pipelines.memory_fusion import nodes as N
 
 from .conftest import make_dataset
 
 
-def run_shared(dataset, params, seed=0):
+def run_shared(dataset, params, seed=None):
+    seed = shifted_seed(0) if seed is None else seed
     tracks, feats, vi = dataset
     obj, pca = N.collect_objects(tracks, feats, vi, params, seed)
     ae, _ = N.fit_app_autoencoder(obj, params, seed, "cpu", True)
@@ -31,7 +33,8 @@ def run_shared(dataset, params, seed=0):
             "app_pseudo": ap, "pose_pseudo": pp, "frame_sets": fs}
 
 
-def fit_score(s, params, variant, seed=0):
+def fit_score(s, params, variant, seed=None):
+    seed = shifted_seed(0) if seed is None else seed
     fusion, hist = N.train_fusion(s["app_pseudo"], s["pose_pseudo"], s["vel"], s["frame_sets"],
                                   params["variants"][variant], params, seed, "cpu", True)
     return fusion, hist, N.score_frames(fusion, s["app_pseudo"], s["pose_pseudo"], s["vel"], s["frame_sets"],

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
+from vad_kedro.core.runtime import shifted_seed
 from vad_kedro.pipelines.state_machine import nodes as N
 
 from .fabricate import loaders, make_dataset
@@ -26,8 +27,11 @@ def _params() -> dict:
     return p
 
 
-def run_chain(frames, tracks, flow, video_index, p, seed=0):
-    """The pipeline's node chain without Kedro (same order as pipeline.py): train, pack, score from the model."""
+def run_chain(frames, tracks, flow, video_index, p, seed=None):
+    """The pipeline's node chain without Kedro (same order as pipeline.py): train, pack, score from the model.
+
+    ``seed`` None = 0 shifted by ``VAD_SEED_OFFSET``."""
+    seed = shifted_seed(0) if seed is None else seed
     f, t, fl = loaders(frames), loaders(tracks), loaders(flow)
     train = N.crop_tracks(f, t, fl, N.train_videos(video_index), p["crops"])
     cap = N.fit_captioner(train, p["captioner"], seed)
