@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -85,3 +86,35 @@ def test_one_score_per_frame_and_peak_on_the_planted_shape(run, method):
     w = {"crkr_cr": _cr_window(p), "crkr_kr": _kr_window(p)}.get(method, max(_cr_window(p), _kr_window(p)))
     assert_one_score_per_frame(scores[method], index, method)
     assert_peak_in_window(scores[method], "test_00", EVENT, w, method)
+
+
+def test_kr_from_shared_snippet_features_one_score_per_frame_and_peak_on_the_novel_snippet():
+    """``crkr_kr`` with ``kr.feature_source: snippet_features`` (the shared [T_snip, n_crops, D] features): the
+    KR nodes of ``create_pipeline(kr_feature_source="snippet_features")`` on fabricated features whose
+    snippet 3 (frames 48..63) of test_00 is a new pattern on every crop. w = 0: each snippet score is repeated over
+    its own 16 frames (no offset), and the Gaussian smoothing (sigma 8) is symmetric around that plateau, far
+    from the video ends. A score per crop instead of per snippet would be expanded over the first 48 frames
+    (the repeat layout pads or cuts to n_frames, so only the peak can catch it). Observed: the novel snippet
+    scores sqrt(code_len) = 5.66 (absent key), the others 0.07-0.12; peak at frame 55."""
+    rng = np.random.default_rng(0)
+    lengths = {"train_00": 160, "train_01": 128, "train_02": 144, "test_00": 190, "test_01": 100, "test_02": 37}
+    centres = rng.normal(size=(4, 32))   # normal snippets: one of 4 patterns (per crop) + noise
+
+    def snippets(n: int) -> np.ndarray:
+        t_snip = -(-n // 16)
+        return (centres[rng.integers(0, 4, (t_snip, 3))] + 0.1 * rng.normal(size=(t_snip, 3, 32))).astype(np.float32)
+
+    feats = {v: snippets(n) for v, n in lengths.items()}
+    feats["test_00"][3] = rng.normal(size=(3, 32))   # a pattern never seen in training, on every crop
+    index = pd.DataFrame([(v, "val" if v == "train_00" else v.split("_")[0], n, 0) for v, n in lengths.items()],
+                         columns=["video_id", "split", "n_frames", "video_label"])
+    p = _params()
+    p["kr"] = {**p["kr"], "feature_source": "snippet_features"}
+    p["fusion"] = {**p["fusion"], "kr_sigma": None}
+    loaders = {k: (lambda v=v: v) for k, v in feats.items()}
+    kr_train = nodes.kr_features_from_snippets(loaders, index, p)
+    hashnet, _ = nodes.train_hashnet(kr_train, p, 0, "cpu", True)
+    kr_model = nodes.build_hash_tables(hashnet, kr_train, p, "cpu")
+    scores = nodes.kr_frame_scores(nodes.score_kr_from_snippets(loaders, index, kr_model, "cpu"), index, kr_model)
+    assert_one_score_per_frame(scores, index, "crkr_kr")
+    assert_peak_in_window(scores, "test_00", (48, 63), 0, "crkr_kr")
