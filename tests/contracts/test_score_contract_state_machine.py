@@ -1,7 +1,7 @@
-"""Score contract of ``lpg`` (state_machine pipeline): the pipeline's node chain (``run_chain`` of the
-state_machine tests: training nodes, ``pack_model``, then the scoring nodes from the model alone down to
-``fuse_with_model``, the node that writes ``lpg.frame_scores``) on fabricated sprite videos, with the configured
-window, scoring and fusion parameters and the tests' smaller crops, encoder and epochs."""
+"""Score contract of ``lpg`` (state_machine pipeline): ``create_pipeline()`` run in memory on fabricated sprite
+videos (training on the normal training videos, ``lpg.model``, then the scoring nodes from the model alone down
+to ``fuse_with_model``, which writes ``lpg.frame_scores``), with the configured window, scoring and fusion
+parameters and the state_machine tests' smaller crops, encoder and epochs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vad_kedro.pipelines.state_machine import create_pipeline
+
 from ..pipelines.state_machine.fabricate import loaders, make_dataset, make_video, normal_sprite
-from ..pipelines.state_machine.test_end_to_end import _params, run_chain, score_with_model
-from .checks import assert_one_score_per_frame, assert_peak_in_window
+from ..pipelines.state_machine.test_end_to_end import _params, score_with_model
+from .checks import assert_one_score_per_frame, assert_peak_in_window, run_pipeline
 
 EVENT = (40, 47)   # inclusive: a walking sprite turns bright yellow and runs at 3 px/frame (5x its speed)
 SIZE = 64
@@ -39,8 +41,10 @@ def trained():
         rows.append({**index.iloc[0].to_dict(), "video_id": vid, "split": "test", "n_frames": len(f),
                      "video_label": int(vid == "test_00"), "source_path": f"/x/{vid}"})
     index = pd.concat([index, pd.DataFrame(rows)], ignore_index=True)
-    scores, model, _ = run_chain(frames, tracks, flow, index, _params())
-    return scores, model, (loaders(frames), loaders(tracks), loaders(flow)), index
+    data = {"frames": loaders(frames), "tracks": loaders(tracks), "flow": loaders(flow), "video_index": index}
+    out = run_pipeline(create_pipeline(), data, {"state_machine": _params(), "dataset": {"root": "."}, "seed": 0,
+                                                 "device": "cpu", "deterministic": True}, keep=("lpg.model",))
+    return out["lpg.frame_scores"], out["lpg.model"], (data["frames"], data["tracks"], data["flow"]), index
 
 
 def _window(params: dict) -> int:
