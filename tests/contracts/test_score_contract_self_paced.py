@@ -1,7 +1,7 @@
-"""Score contract of ``lbr_spr`` and ``lbr_norefine`` (self_paced pipeline): the pipeline's nodes in order
-(``select_pool`` -> ``foreground_boxes`` -> ``build_stcs`` -> ``train_model`` on the unlabelled test pool, then
-``score_videos`` -> ``scored_frames``, the node that writes ``<variant>.frame_scores``) on fabricated
-moving-square videos, with the configured cube and scoring parameters and a tiny, briefly trained model."""
+"""Score contract of ``lbr_spr`` and ``lbr_norefine`` (self_paced pipeline): ``create_pipeline()`` run in memory
+on fabricated moving-square videos (pool -> foreground boxes -> cubes -> one model per variant trained on the
+unlabelled test pool, then ``score_videos`` -> ``scored_frames``, which writes ``<variant>.frame_scores``), with
+the configured box, cube and scoring parameters and a tiny, briefly trained model."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from vad_kedro.pipelines.self_paced import nodes as N
+from vad_kedro.pipelines.self_paced import METHODS, create_pipeline
 
 from ..pipelines.self_paced.conftest import moving_square_video, tiny_params  # noqa: F401 (a fixture)
-from .checks import assert_one_score_per_frame, assert_peak_in_window
+from .checks import assert_one_score_per_frame, assert_peak_in_window, run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 EVENT = (20, 25)   # inclusive: a white square crossing at 6 px/frame joins test_00's slow square
@@ -63,17 +63,16 @@ def params(tiny_params) -> dict:  # noqa: F811 (the self_paced tests' fixture, i
     return p
 
 
-@pytest.mark.parametrize("variant", ["lbr_spr", "lbr_norefine"])
-def test_one_score_per_frame_and_peak_on_the_planted_object(dataset, params, variant):
+def test_one_score_per_frame_and_peak_on_the_planted_object(dataset, params):
     """w = cubes.context + smooth_window // 2 = 2 + 5 = 7 (configured): a frame's score is the max over the
     5-frame cubes (t - 2 .. t + 2) centred on it, then a 10-frame moving average per video. Observed for the
     event in frames [20, 25], both variants: a plateau of 4.2 over frames 21..25 (peak 21), -0.39 away from it;
     the other test videos stay below -0.08."""
     frames, tracks, flow, index = dataset
     w = int(params["cubes"]["context"]) + int(params["scoring"]["smooth_window"]) // 2
-    pool = N.select_pool(index, params)
-    stcs = N.build_stcs(frames, flow, N.foreground_boxes(tracks, flow, index, pool, params), index, pool, params)
-    model, _ = N.train_model(stcs, params, params["variants"][variant], 0, "cpu", True)
-    scores = N.scored_frames(N.score_videos(frames, tracks, flow, index, model, params, "cpu"), index, model)
-    assert_one_score_per_frame(scores, index, variant)
-    assert_peak_in_window(scores, "test_00", EVENT, w, variant)
+    out = run_pipeline(create_pipeline(), {"frames": frames, "tracks": tracks, "flow": flow, "video_index": index},
+                       {"self_paced": params, "seed": 0, "device": "cpu", "deterministic": True})
+    for variant in METHODS:
+        scores = out[f"{variant}.frame_scores"]
+        assert_one_score_per_frame(scores, index, variant)
+        assert_peak_in_window(scores, "test_00", EVENT, w, variant)
