@@ -1,9 +1,9 @@
-"""Score contract of ``crkr_cr``, ``crkr_kr``, ``crkr`` and ``crkr_nominmax`` (two_stream pipeline): the
-pipeline's nodes in order (CR training, pseudo-anomaly patch selection, ``cr_checkpoint``; KR features from the
-CR encoder, hash net, hash tables; scoring of the test videos from the checkpoints; then ``cr_frame_scores``,
-``kr_frame_scores``, ``fused_frame_scores`` and ``nominmax_frame_scores``, the nodes that write the four
-``<method>.frame_scores``) on fabricated moving-blob videos, with the configured context / snippet layout,
-crops and fusion and the tests' thin encoder and short training."""
+"""Score contract of ``crkr_cr``, ``crkr_kr``, ``crkr`` and ``crkr_nominmax`` (two_stream pipeline):
+``create_pipeline()`` run in memory on fabricated moving-blob videos (CR training, pseudo-anomaly patch
+selection, KR features from the CR encoder, hash net and tables, scoring of the test videos from the
+checkpoints, then ``cr_frame_scores``, ``kr_frame_scores``, ``fuse_scores`` and ``fuse_scores_nominmax``, which
+write the four ``<method>.frame_scores``), with the configured context / snippet layout, crops and fusion and
+the two_stream tests' thin encoder and short training."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from vad_kedro.pipelines.two_stream import nodes
+from vad_kedro.pipelines.two_stream import METHODS, create_pipeline
 
 from ..pipelines.two_stream.conftest import blob_video, tiny_params
-from .checks import assert_one_score_per_frame, assert_peak_in_window
+from .checks import assert_one_score_per_frame, assert_peak_in_window, run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 EVENT = (40, 47)   # inclusive: a bright yellow square slides through test_00 (a shape never seen in training)
@@ -28,6 +28,10 @@ def _params() -> dict:
     layout = {"cr": {k: base["cr"][k] for k in ("n_context", "interval")},
               "kr": {k: base["kr"][k] for k in ("snippet_len", "interval")}}
     return tiny_params(n_crops=base["n_crops"], fusion=base["fusion"], mle=base["mle"], **layout)
+
+
+def _runtime(p: dict) -> dict:
+    return {"two_stream": p, "seed": 0, "device": "cpu", "deterministic": True}
 
 
 @pytest.fixture(scope="module")
@@ -43,21 +47,9 @@ def run():
         frames[f"test_{i:02d}"], _ = blob_video(200 + i, n, anomaly=anomaly, window=(EVENT[0], EVENT[1] + 1))
         rows.append((f"test_{i:02d}", "test", n))
     index = pd.DataFrame(rows, columns=["video_id", "split", "n_frames"]).assign(video_label=0)
-    network, _ = nodes.train_context_recovery(frames, index, p, 0, "cpu", True)
-    plan = nodes.make_pseudo_anomalies(index, p, 0)
-    selection = nodes.select_patch_size(nodes.score_pseudo_anomalies(frames, plan, network, p, "cpu"), plan, p)
-    cr_model = nodes.cr_checkpoint(network, selection, p)
-    kr_train = nodes.extract_kr_features(frames, index, network, p, "cpu")
-    hashnet, _ = nodes.train_hashnet(kr_train, p, 0, "cpu", True)
-    kr_model = nodes.build_hash_tables(hashnet, kr_train, p, "cpu", network)
-    fusion_model = nodes.fusion_checkpoint(p)
-    cr = nodes.score_context_recovery(frames, index, cr_model, p, "cpu")
-    kr = nodes.score_knowledge_retrieval(frames, index, kr_model, p, "cpu")
-    both = (cr, kr, index, cr_model, kr_model, fusion_model)
-    scores = {"crkr_cr": nodes.cr_frame_scores(cr, index, cr_model),
-              "crkr_kr": nodes.kr_frame_scores(kr, index, kr_model),
-              "crkr": nodes.fused_frame_scores(*both), "crkr_nominmax": nodes.nominmax_frame_scores(*both)}
-    return p, index, scores
+    partitions = {k: (lambda v=v: v) for k, v in frames.items()}   # as the catalog's PartitionedDataset
+    out = run_pipeline(create_pipeline(), {"frames": partitions, "video_index": index}, _runtime(p))
+    return p, index, {m: out[f"{m}.frame_scores"] for m in METHODS}
 
 
 def _cr_window(p: dict) -> int:
@@ -70,7 +62,7 @@ def _kr_window(p: dict) -> int:
     return max(front, span - front)
 
 
-@pytest.mark.parametrize("method", ["crkr_cr", "crkr_kr", "crkr", "crkr_nominmax"])
+@pytest.mark.parametrize("method", METHODS)
 def test_one_score_per_frame_and_peak_on_the_planted_shape(run, method):
     """w, from the configured layout: ``crkr_cr`` 16 = n_context * interval (the error of target frame t
     comes from its context t - 16 .. t - 2 and itself, so the event raises targets a .. b + 16); ``crkr_kr``
@@ -90,7 +82,8 @@ def test_one_score_per_frame_and_peak_on_the_planted_shape(run, method):
 
 def test_kr_from_shared_snippet_features_one_score_per_frame_and_peak_on_the_novel_snippet():
     """``crkr_kr`` with ``kr.feature_source: snippet_features`` (the shared [T_snip, n_crops, D] features): the
-    KR nodes of ``create_pipeline(kr_feature_source="snippet_features")`` on fabricated features whose
+    part of ``create_pipeline(kr_feature_source="snippet_features")`` that writes ``crkr_kr.frame_scores`` (KR
+    training from the snippets, hash tables, scoring, frame scores), run on fabricated features whose
     snippet 3 (frames 48..63) of test_00 is a new pattern on every crop. w = 0: each snippet score is repeated over
     its own 16 frames (no offset), and the Gaussian smoothing (sigma 8) is symmetric around that plateau, far
     from the video ends. A score per crop instead of per snippet would be expanded over the first 48 frames
@@ -111,10 +104,9 @@ def test_kr_from_shared_snippet_features_one_score_per_frame_and_peak_on_the_nov
     p = _params()
     p["kr"] = {**p["kr"], "feature_source": "snippet_features"}
     p["fusion"] = {**p["fusion"], "kr_sigma": None}
-    loaders = {k: (lambda v=v: v) for k, v in feats.items()}
-    kr_train = nodes.kr_features_from_snippets(loaders, index, p)
-    hashnet, _ = nodes.train_hashnet(kr_train, p, 0, "cpu", True)
-    kr_model = nodes.build_hash_tables(hashnet, kr_train, p, "cpu")
-    scores = nodes.kr_frame_scores(nodes.score_kr_from_snippets(loaders, index, kr_model, "cpu"), index, kr_model)
+    kr_part = create_pipeline(kr_feature_source="snippet_features").to_outputs("crkr_kr.frame_scores")
+    out = run_pipeline(kr_part, {"snippet_features": {k: (lambda v=v: v) for k, v in feats.items()},
+                                 "video_index": index}, _runtime(p))
+    scores = out["crkr_kr.frame_scores"]
     assert_one_score_per_frame(scores, index, "crkr_kr")
     assert_peak_in_window(scores, "test_00", (48, 63), 0, "crkr_kr")
