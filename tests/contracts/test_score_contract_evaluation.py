@@ -1,5 +1,5 @@
-"""Score contract of ``motion_baseline`` (evaluation pipeline): the real node
-``evaluation.nodes.motion_baseline_scores`` that writes ``motion_baseline.frame_scores``, on fabricated
+"""Score contract of ``motion_baseline`` (evaluation pipeline): ``create_baseline_pipeline()`` (the node
+``motion_baseline.score_frames`` that writes ``motion_baseline.frame_scores``) run in memory on fabricated
 moving-blob videos (the two_stream fabricator) with the configured ``evaluation.baseline`` parameters."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from vad_kedro.pipelines.evaluation import nodes
+from vad_kedro.pipelines.evaluation.pipeline import create_baseline_pipeline
 
 from ..pipelines.two_stream.conftest import blob_video
-from .checks import assert_one_score_per_frame, assert_peak_in_window
+from .checks import assert_one_score_per_frame, assert_peak_in_window, run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 EVENT = (30, 37)   # frames of the fast blob (inclusive)
@@ -43,6 +43,8 @@ def test_motion_baseline_one_score_per_frame_and_peak_on_the_planted_motion():
     baseline = _baseline_params()
     w = 1 + math.ceil(float(baseline["smooth_sigma"]))
     frames, index = _videos()
-    scores = nodes.motion_baseline_scores(frames, index, baseline)
+    out = run_pipeline(create_baseline_pipeline(), {"frames": frames, "video_index": index},
+                       {"evaluation": {"baseline": baseline}})
+    scores = out["motion_baseline.frame_scores"]
     assert_one_score_per_frame(scores, index, "motion_baseline")
     assert_peak_in_window(scores, "test_00", EVENT, w, "motion_baseline")
