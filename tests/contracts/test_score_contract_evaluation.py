@@ -26,7 +26,7 @@ def _baseline_params() -> dict:
 def _videos():
     """Test videos of different lengths (one with a blob crossing at 4.5 px/frame in EVENT) and a training
     video the baseline must not score."""
-    specs = {"train_00": (40, None), "test_00": (60, "fast"), "test_01": (45, None), "test_02": (23, None)}
+    specs = {"train_00": (40, None), "test_00": (60, "fast"), "test_01": (45, None), "test_02": (16, None)}
     frames, rows = {}, []
     for i, (vid, (n, anomaly)) in enumerate(specs.items()):
         f, _ = blob_video(300 + i, n, anomaly=anomaly, window=(EVENT[0], EVENT[1] + 1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -24,8 +25,13 @@ EVENT = (29, 34)   # inclusive: the first object of each test frame has a new ap
 
 @pytest.fixture(scope="module")
 def run():
-    """60-frame videos (test_b 47 frames): the planted event is in the frames 29..34 of both test videos."""
+    """60-frame videos (test_b 47 frames): the planted event is in the frames 29..34 of both test videos; and
+    test_c, 25 frames without any object."""
     tracks, feats, index = make_dataset(n_frames=60, event=(EVENT[0], EVENT[1] + 1), lengths={"test_b": 47})
+    tracks["test_c"] = lambda: tracks["test_a"]().iloc[:0]
+    feats["test_c"] = lambda: {k: v[:0] for k, v in feats["test_a"]().items()}
+    empty = index[index["video_id"] == "test_a"].assign(video_id="test_c", n_frames=25)
+    index = pd.concat([index, empty], ignore_index=True)
     base = yaml.safe_load((REPO / "conf/base/parameters_memory_fusion.yml").read_text())["memory_fusion"]
     params = _params(standardize=base["standardize"])
     params["scoring"] = base["scoring"]

@@ -39,13 +39,15 @@ def _with_event(frames: np.ndarray, tracks: pd.DataFrame, flow: np.ndarray, a: i
 @pytest.fixture(scope="module")
 def dataset():
     """A training video (not in the pool) and four test videos of different lengths with one slow red square
-    each; test_00 has the planted event."""
-    lengths = {"train_00": 30, "test_00": 46, "test_01": 40, "test_02": 33, "test_03": 27}
+    each (test_00 has the planted event), and test_04, 20 frames of an empty scene (no box, no cube)."""
+    lengths = {"train_00": 30, "test_00": 46, "test_01": 40, "test_02": 33, "test_03": 27, "test_04": 20}
     frames, tracks, flow, rows = {}, {}, {}, []
     for i, (vid, n) in enumerate(lengths.items()):
         f, tr, fl = moving_square_video(n, H, W, (200, 40, 40), 1.0 + 0.1 * i)
         if vid == "test_00":
             f, tr, fl = _with_event(f, tr, fl, *EVENT)
+        if vid == "test_04":
+            f, tr, fl = np.full_like(f, 60), tr.iloc[:0], np.zeros_like(fl)
         frames[vid], tracks[vid], flow[vid] = (lambda a=f: a), (lambda a=tr: a), (lambda a=fl: a)
         rows.append({"video_id": vid, "split": vid.split("_")[0], "n_frames": n, "height": H, "width": W,
                      "fps": 25.0, "source_path": "", "video_label": -1, "anomaly_types": ""})

@@ -20,10 +20,11 @@ SIZE = 64
 
 
 def _test_videos(rng: np.random.Generator) -> dict[str, tuple]:
-    """Three test videos of different lengths with two walking sprites each; test_00 adds the planted burst."""
+    """Three test videos of different lengths with two walking sprites each (test_00 adds the planted burst)
+    and test_03, 50 frames without any track."""
     videos = {}
-    for vid, n in (("test_00", 90), ("test_01", 70), ("test_02", 45)):
-        sprites = [normal_sprite(rng, SIZE, lane) for lane in range(2)]
+    for vid, n in (("test_00", 90), ("test_01", 70), ("test_02", 45), ("test_03", 50)):
+        sprites = [normal_sprite(rng, SIZE, lane) for lane in range(2)] if vid != "test_03" else []
         if vid == "test_00":
             sprites.append({**normal_sprite(rng, SIZE, 2), "x0": 0.0, "vx": 0.6,
                             "burst": (EVENT[0], EVENT[1], 3.0), "burst_color": (240, 220, 0)})

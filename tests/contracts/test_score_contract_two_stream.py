@@ -36,13 +36,14 @@ def _runtime(p: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def run():
-    """Five normal training videos (one of them val), three test videos of different lengths."""
+    """Five normal training videos (one of them val), five test videos of different lengths: test_03 (40
+    frames) is shorter than a KR snippet (57 frames), test_04 (16 frames) has no CR target."""
     p = _params()
     frames, rows = {}, []
     for i in range(5):
         frames[f"train_{i:02d}"], _ = blob_video(100 + i, 96)
         rows.append((f"train_{i:02d}", "train" if i else "val", 96))
-    for i, n in enumerate((220, 100, 72)):
+    for i, n in enumerate((220, 100, 72, 40, 16)):
         anomaly = "shape" if i == 0 else None
         frames[f"test_{i:02d}"], _ = blob_video(200 + i, n, anomaly=anomaly, window=(EVENT[0], EVENT[1] + 1))
         rows.append((f"test_{i:02d}", "test", n))
