@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 
 
-def make_dataset(seed: int = 0, pose: bool = True, n_frames: int = 40, da: int = 48):
+def make_dataset(seed: int = 0, pose: bool = True, n_frames: int = 40, da: int = 48, event: tuple[int, int] = (10, 30),
+                 lengths: dict[str, int] | None = None):
     """Tiny dataset: normal objects come from 3 appearance clusters with slow speed; test videos have
-    anomalous frames (10..29) whose first object has a new appearance and 4x speed.
+    anomalous frames (``event``, half-open: 10..29) whose first object has a new appearance and 4x speed.
+    ``lengths`` overrides ``n_frames`` of some videos.
 
     Returns ``tracks`` / ``object_features`` as dicts of loaders (like PartitionedDataset) and ``video_index``.
     """
@@ -21,10 +23,11 @@ def make_dataset(seed: int = 0, pose: bool = True, n_frames: int = 40, da: int =
     tracks, feats, rows = {}, {}, []
     for vid, split, label in vids:
         recs, app, vel, kp = [], [], [], []
-        for t in range(n_frames):
+        n = (lengths or {}).get(vid, n_frames)
+        for t in range(n):
             n_obj = int(rng.integers(0, 4)) if t % 7 else 0
             for k in range(n_obj):
-                abnormal = split == "test" and 10 <= t < 30 and k == 0
+                abnormal = split == "test" and event[0] <= t < event[1] and k == 0
                 x1, y1 = rng.uniform(0, 80), rng.uniform(0, 40)
                 w, h = rng.uniform(10, 20), rng.uniform(25, 40)
                 recs.append((t, k, x1, y1, x1 + w, y1 + h, 0.9))
@@ -44,7 +47,7 @@ def make_dataset(seed: int = 0, pose: bool = True, n_frames: int = 40, da: int =
             f["pose"] = p
         tracks[vid] = (lambda d=df: d.copy())
         feats[vid] = (lambda d=f: {k: v.copy() for k, v in d.items()})
-        rows.append({"video_id": vid, "split": split, "source_path": "", "n_frames": n_frames, "fps": 25,
+        rows.append({"video_id": vid, "split": split, "source_path": "", "n_frames": n, "fps": 25,
                      "height": 64, "width": 96, "video_label": label, "anomaly_types": ""})
     return tracks, feats, pd.DataFrame(rows)
 

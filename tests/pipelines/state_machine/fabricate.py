@@ -18,17 +18,26 @@ def _draw(img: np.ndarray, x: int, y: int, w: int, h: int, color: tuple[int, int
 
 
 def make_video(rng: np.random.Generator, n_frames: int, size: int, sprites: list[dict]) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, np.ndarray]:
-    """Render sprites; returns frames [T,S,S,3] uint8, tracks table, flow [T,S/2,S/2,2] float16, labels [T]."""
+    """Render sprites; returns frames [T,S,S,3] uint8, tracks table, flow [T,S/2,S/2,2] float16, labels [T].
+
+    A sprite with ``burst = (a, b, v)`` runs at ``v`` px/frame in frames a..b (inclusive, labelled abnormal),
+    drawn in ``burst_color`` when given."""
     frames = np.full((n_frames, size, size, 3), 90, np.uint8)
     frames += rng.integers(0, 12, size=frames.shape, dtype=np.uint8)
     flow = np.zeros((n_frames, size // 2, size // 2, 2), np.float16)
     labels = np.zeros(n_frames, np.uint8)
     rows = []
     for tid, sp in enumerate(sprites):
+        a, b, v_burst = sp.get("burst", (n_frames, n_frames, 0.0))
         for t in range(n_frames):
-            x = int(round(sp["x0"] + sp["vx"] * t))
+            in_burst = a <= t <= b
+            # a burst (frames a..b, inclusive): the sprite runs at v_burst and takes burst_color
+            x = int(round(sp["x0"] + sp["vx"] * t + (v_burst - sp["vx"]) * min(max(t - a + 1, 0), b - a + 1)))
             y = int(round(sp["y0"]))
-            w, h, color = sp["w"], sp["h"], sp["color"]
+            w, h, color = sp["w"], sp["h"], sp.get("burst_color", sp["color"]) if in_burst else sp["color"]
+            vx = v_burst if in_burst else sp["vx"]
+            if in_burst:
+                labels[t] = 1
             if sp.get("fall_at") is not None and t >= sp["fall_at"]:
                 w, h = sp["h"], sp["w"]  # lying down: shape flips
                 y = int(round(sp["y0"] + sp["h"] - sp["w"]))
@@ -39,7 +48,7 @@ def make_video(rng: np.random.Generator, n_frames: int, size: int, sprites: list
             x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + w, size), min(y + h, size)
             if x2 - x1 < 2 or y2 - y1 < 2:
                 continue
-            flow[t, y1 // 2:(y2 + 1) // 2, x1 // 2:(x2 + 1) // 2] = (sp["vx"], 0.0)
+            flow[t, y1 // 2:(y2 + 1) // 2, x1 // 2:(x2 + 1) // 2] = (vx, 0.0)
             rows.append((t, tid, x1, y1, x2, y2, 1.0))
     tracks = pd.DataFrame(rows, columns=["frame", "track_id", "x1", "y1", "x2", "y2", "score"]).astype(
         {"frame": np.int32, "track_id": np.int32, "x1": np.float32, "y1": np.float32, "x2": np.float32,
