@@ -205,3 +205,13 @@ def test_kr_from_shared_snippet_features():
     cr_model = {"selection": {"index": 0}, "to_frames": {"front": 16, "span": 16, "repeat": 1, "sigma": 9.0}}
     _, kr_df, fused, _ = nodes.fuse_scores(cr, kr_scores, index, cr_model, kr_model, nodes.fusion_checkpoint(p))
     assert len(kr_df) == 90 and len(fused) == 90
+
+
+def test_snippet_scores_must_cover_the_video():
+    """KR scores from 16-frame snippet features: one per snippet; one per crop (10) is refused."""
+    index = pd.DataFrame({"video_id": ["test_a"], "split": ["test"], "n_frames": [97 * 16]})
+    model = {"to_frames": {"repeat": 16, "span": 0, "front": 0, "sigma": 1.0}}
+    ok = nodes._stream_scores({"test_a": np.zeros(97)}, index, model, "KR")
+    assert len(ok["test_a"]) == 97
+    with pytest.raises(DataError, match="10 KR snippet scores do not cover n_frames=1552"):
+        nodes._stream_scores({"test_a": np.zeros(10)}, index, model, "KR")

@@ -676,8 +676,12 @@ def _stream_scores(scores: dict[str, np.ndarray], video_index: pd.DataFrame, mod
             raise DataError(vid, f"test video has no {stream} scores")
         s = np.asarray(scores[vid])
         s = s[:, int(model["selection"]["index"])] if stream == "CR" else s
-        if to_frames["repeat"] == 1 and len(s) != max(n_frames[vid] - to_frames["span"], 0):
+        repeat = int(to_frames["repeat"])
+        if repeat == 1 and len(s) != max(n_frames[vid] - to_frames["span"], 0):
             raise DataError(vid, f"{len(s)} {stream} scores do not match n_frames={n_frames[vid]} in video_index")
+        if repeat > 1 and abs(len(s) - n_frames[vid] / repeat) > 1:   # one score per snippet of `repeat` frames
+            raise DataError(vid, f"{len(s)} {stream} snippet scores do not cover n_frames={n_frames[vid]} "
+                                 f"({repeat} frames per snippet) in video_index")
         out[vid] = s
     return out
 
