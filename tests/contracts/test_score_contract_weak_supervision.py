@@ -21,6 +21,7 @@ from vad_kedro.pipelines.weak_supervision.training import score_snippets
 
 from ..pipelines.weak_supervision.synthetic import make_synthetic
 from ..pipelines.weak_supervision.test_nodes import SMALL, loaders
+from .checks import assert_one_score_per_frame
 
 SNIPPET = 16
 WINDOW = 16          # frames: one snippet either side of the planted event
@@ -95,10 +96,7 @@ def test_one_score_per_snippet_and_per_frame(trained):
     index = pd.DataFrame({"video_id": ["test_x"], "split": ["test"], "n_frames": [40 * SNIPPET - 5]})
     snippet = nodes.score_videos({"test_x": lambda: video}, index, ckpt, extra["cfg"], "cpu")
     assert snippet["test_x"].shape == (N_SEEDS, 40)      # (seeds, T): not (seeds, n_crops)
-    frames = nodes.expand_to_frames(snippet, index)
-    for _, per_seed in frames.groupby("seed"):
-        assert per_seed["frame"].tolist() == list(range(40 * SNIPPET - 5))
-    assert np.isfinite(frames["score"]).all()
+    assert_one_score_per_frame(nodes.expand_to_frames(snippet, index), index, method)
 
 
 def test_planted_event_holds_the_peak(trained):
