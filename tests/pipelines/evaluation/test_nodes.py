@@ -63,6 +63,9 @@ def test_leaderboard_merges_stored_and_fresh_metrics(labels):
     assert table["method"].tolist() == ["new", "old"]              # fresh metrics override stored ones
     assert table.set_index("method").loc["new", "seconds"] == pytest.approx(2.5)
     assert "| new | toy | 1.000 |" in md and "Per-anomaly-type AUC" in md
+    header, _, new_row = md.splitlines()[:3]
+    cells = dict(zip(header.split("|"), new_row.split("|"), strict=True))
+    assert cells[" seeds "].strip() == "1"                          # single-seed rows say so
     assert set(per_type["method"]) == {"new", "old"}
 
 

@@ -3,8 +3,8 @@
 The smoke preset has only 3 + 3 weakly labelled training videos of 4 snippets, too few for a
 weakly supervised detector to learn anything (its scores are noise). This test renders the same
 generator with 12 + 12 training videos of 8 snippets (6 test videos, 96x128), runs the registered
-pipeline with the base (not the smoke) training budgets, and checks both the outputs and that every
-method clearly beats chance (thresholds ~0.05 below the values measured on this machine).
+pipeline with the base (not the smoke) training budgets, and checks the outputs of every method and
+that MIL and RTFM clearly beat chance (bars from the measured distribution below).
 """
 
 from __future__ import annotations
@@ -19,9 +19,16 @@ from vad_kedro.pipelines.weak_supervision import METHODS
 #: Generator overrides: more (and longer) weakly labelled training videos than the smoke preset.
 BENCHMARK = {"n_train_normal": 12, "n_train_abnormal": 12, "n_frames": 128, "n_test_abnormal": 4, "n_test_normal": 2}
 SEEDS = {"mil": 2, "rtfm": 1, "mgfn": 1, "s3r": 1}
-#: Frame-level micro AUC each method must reach. Measured on this benchmark (chance 0.5):
-#: mil 0.655 (2 seeds), rtfm 0.877, mgfn 0.690, s3r 0.638.
-MIN_AUC = {"mil": 0.60, "rtfm": 0.80, "mgfn": 0.62, "s3r": 0.58}
+#: Frame-level micro AUC (mean over the run's seeds) a method must reach. Measured on this benchmark with
+#: the corrected scorer, single seeds 42..46 (VAD_SEED_OFFSET 0..4), 1 torch thread; 2 threads gave the same
+#: figures to the last digit for mil and mgfn (rtfm, s3r: see the commit that set the bars):
+#:   mil  0.827 0.849 0.841 0.834 0.839 (AP 0.685-0.712)  -> bar 0.75, 0.077 below the worst
+#:   rtfm 0.920 0.832 0.904 0.771 0.832 (AP 0.387-0.716)  -> bar 0.70, 0.071 below the worst
+#:   mgfn 0.496 0.454 0.669 0.640 0.911, s3r 0.532 0.515 0.788 0.807 0.832: no bar. Single runs of these
+#:   two fall to chance or below on some seeds, so "beats chance" does not hold per run (see
+#:   docs/pipelines/weak_supervision.md); their outputs are still checked here and their scoring
+#:   contract in tests/contracts. The positive frame rate is 0.212 (the AP bar).
+MIN_AUC = {"mil": 0.75, "rtfm": 0.70}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +65,7 @@ def test_outputs_of_every_method(ws_project):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", sorted(MIN_AUC))
 def test_method_beats_chance_on_the_embedded_benchmark(ws_project, method):
     metrics = ws_project.load(f"{method}.metrics")
     assert metrics["micro_auc"] >= MIN_AUC[method], metrics

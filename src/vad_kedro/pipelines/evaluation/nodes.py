@@ -184,13 +184,14 @@ def _fmt(mean: float | None, std: float | None, n_seeds: int | None) -> str:
 
 
 def leaderboard_markdown(table: pd.DataFrame, per_type: pd.DataFrame) -> str:
-    """Markdown leaderboard (mean ± std where several seeds ran) and the per-type AUC matrix."""
-    lines = ["| method | dataset | micro AUC | macro AUC | AP | videos | frames | seconds |",
-             "|---|---|---|---|---|---|---|---|"]
+    """Markdown leaderboard (mean ± std where several seeds ran; ``seeds`` says how many) and the per-type
+    AUC matrix."""
+    lines = ["| method | dataset | micro AUC | macro AUC | AP | seeds | videos | frames | seconds |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         lines.append(f"| {r.method} | {r.dataset} | {_fmt(r.micro_auc, r.micro_auc_std, r.n_seeds)} | "
                      f"{_fmt(r.macro_auc, r.macro_auc_std, r.n_seeds)} | {_fmt(r.ap, r.ap_std, r.n_seeds)} | "
-                     f"{r.n_videos} | {r.n_frames} | {r.seconds:.1f} |")
+                     f"{r.n_seeds} | {r.n_videos} | {r.n_frames} | {r.seconds:.1f} |")
     if not per_type.empty:
         wide = per_type.pivot_table(index="method", columns="anomaly_type", values="auc")
         lines += ["", "Per-anomaly-type AUC (frames of that type against all normal frames):", "",
