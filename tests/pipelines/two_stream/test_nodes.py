@@ -125,10 +125,16 @@ def test_scoring_reads_only_test_videos_and_checkpoints(run, blobs):
 
 
 def test_scores_beat_chance(run):
-    """BARS_MEASURED"""
+    """CR and fused scores clearly beat chance on the blob videos.
+
+    Measured (training seeds 0..4 = VAD_SEED_OFFSET 0..4; 1 thread | 2 threads):
+    CR    0.940 0.818 0.706 0.749 0.806 | 0.825 0.795 0.720 0.791 0.743 -> bar 0.62 (0.086 below the worst)
+    fused 0.924 0.856 0.791 0.786 0.760 | 0.774 0.863 0.785 0.830 0.763 -> bar 0.68 (0.080 below the worst)
+    (the former bars, 0.70 and 0.75, sat 0.006 and 0.010 under the worst of these ten runs).
+    """
     auc = stream_aucs(run)
-    assert auc["cr"] >= 0.70, auc
-    assert auc["fused"] >= 0.75, auc
+    assert auc["cr"] >= 0.62, auc
+    assert auc["fused"] >= 0.68, auc
 
 
 def test_same_seed_same_models(blobs):
