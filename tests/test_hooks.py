@@ -83,3 +83,33 @@ def test_batched_hook_logs_a_parameter_once_and_long_values_by_strategy(monkeypa
     hook.before_node_run(None, None, {"params:a": {"b": 1, "c": long}, "frames": object()}, False)
     hook.before_node_run(None, None, {"params:a": {"b": 1, "c": long}, "params:seed": 7}, False)
     assert calls == [{"a.b": 1}, {"tag": "a.c"}, {"seed": 7}]
+
+
+def test_two_runs_writing_timings_at_once_do_not_collide(tmp_path):
+    """Issue 16, case 7: the timings file was written through one fixed temporary name."""
+    import threading
+
+    context = types.SimpleNamespace(project_path=tmp_path, config_loader={"globals": {"data_root": "data"}})
+    errors = []
+
+    def run(name: str) -> None:
+        hook = NodeTimingHook()
+        hook.after_context_created(context)
+        node = types.SimpleNamespace(name=name)
+        hook.before_pipeline_run({"pipeline_names": ["x"]}, types.SimpleNamespace(nodes=[node]))
+        try:
+            for _ in range(300):
+                hook.before_node_run(node)
+                hook.after_node_run(node)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(f"n{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    folder = tmp_path / "data" / "08_reporting"
+    assert errors == []
+    assert json.loads((folder / "node_timings.json").read_text())
+    assert [p.name for p in folder.iterdir()] == ["node_timings.json"]   # no temporary file left

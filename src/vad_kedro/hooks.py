@@ -16,6 +16,8 @@ from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.framework.hooks.utils import _flatten_dict
 
+from vad_kedro.io.datasets import atomic_write
+
 logger = logging.getLogger(__name__)
 
 TIMINGS_FILE = Path("08_reporting/node_timings.json")   # under globals.data_root (data, or data/smoke)
@@ -95,10 +97,8 @@ class NodeTimingHook:
         except json.JSONDecodeError:
             data = {}
         data[node.name] = round(seconds, 3)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        tmp.replace(path)
+        # a unique temporary name per write: two runs at once must not write through the same file
+        atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=1, sort_keys=True)), ".json")
 
 
 class BatchedMlflowHook(MlflowHook):
