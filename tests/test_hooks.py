@@ -113,3 +113,17 @@ def test_two_runs_writing_timings_at_once_do_not_collide(tmp_path):
     assert errors == []
     assert json.loads((folder / "node_timings.json").read_text())
     assert [p.name for p in folder.iterdir()] == ["node_timings.json"]   # no temporary file left
+
+
+def test_run_start_removes_files_left_by_a_killed_save(tmp_path, caplog):
+    from vad_kedro.hooks import RunStartHook
+
+    version = tmp_path / "data" / "06_models" / "rtfm" / "model.pt" / "2026-01-02T00.00.00.000Z"
+    version.mkdir(parents=True)
+    (version / ".model.pt.999999999-abcd.pt.tmp").write_bytes(b"half")   # no such process
+    hook = RunStartHook()
+    hook.after_context_created(types.SimpleNamespace(project_path=tmp_path, config_loader={"globals": {}}))
+    with caplog.at_level(logging.WARNING, logger="vad_kedro.hooks"):
+        hook.before_pipeline_run({"pipeline_names": None}, types.SimpleNamespace(nodes=[]), None)
+    assert not version.exists()
+    assert "left by an interrupted save" in caplog.text

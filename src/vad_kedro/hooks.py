@@ -16,7 +16,7 @@ from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.framework.hooks.utils import _flatten_dict
 
-from vad_kedro.io.datasets import atomic_write
+from vad_kedro.io.datasets import atomic_write, remove_stale_temporaries
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,28 @@ class NodeTimingHook:
         data[node.name] = round(seconds, 3)
         # a unique temporary name per write: two runs at once must not write through the same file
         atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=1, sort_keys=True)), ".json")
+
+
+class RunStartHook:
+    """Checks and clean-up at the start of every run, before any node runs.
+
+    - removes temporary files that killed saves left behind (and version folders left without
+      their file), naming them in one warning.
+    """
+
+    def __init__(self) -> None:
+        self._data_root = Path("data")
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._data_root = Path(context.project_path) / context.config_loader["globals"].get("data_root", "data")
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        removed = remove_stale_temporaries(self._data_root)
+        if removed:
+            logger.warning("removed %d files and folders left by an interrupted save: %s", len(removed),
+                           ", ".join(str(p) for p in removed[:10]))
 
 
 class BatchedMlflowHook(MlflowHook):
