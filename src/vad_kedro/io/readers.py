@@ -225,7 +225,8 @@ def discover_videos(dataset: dict) -> list[VideoSource]:
     """All videos of a dataset with their test labels, validated (no frame is decoded here)."""
     root = Path(dataset["root"])
     if not root.is_dir():
-        raise DataError(root, "dataset folder not found (set dataset.root, or put the data in data/01_raw)")
+        raise DataError(root, "dataset folder not found",
+                        hint="set dataset.root, or put the data in data/01_raw (see README, 'Adding a real dataset')")
     fmt = dataset.get("format", "frame_folder")
     pattern = dataset.get("frames_glob", "*")
     if fmt == "frame_folder":

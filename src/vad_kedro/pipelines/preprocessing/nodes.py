@@ -38,8 +38,8 @@ def prepare_raw(dataset: dict[str, Any]) -> dict[str, Any]:
                                                    seed=int(synthetic.get("seed", 7)),
                                                    overrides=synthetic.get("overrides"))
     elif not root.exists():
-        raise DataError(root, "dataset folder not found; put the dataset there or set dataset.root "
-                              "(see README, 'Adding a real dataset')")
+        raise DataError(root, "dataset folder not found",
+                        hint="put the dataset there or set dataset.root (see README, 'Adding a real dataset')")
     return manifest
 
 

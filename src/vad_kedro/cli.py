@@ -1,0 +1,79 @@
+"""Project command line: Kedro's own ``kedro run`` plus ``--verbose``, and readable data errors.
+
+A :class:`~vad_kedro.core.errors.DataError` (or a parameter that fails validation) ends
+``kedro run`` with one paragraph naming the file or parameter, the problem and what to do, and
+exit code 1. The traceback goes to the log file (``info.log``, logger ``vad_kedro.traceback``)
+and, with ``kedro run --verbose``, to the terminal. Every other error keeps Kedro's traceback.
+Kedro loads this module's ``cli`` group and ``run`` command in place of its own ``run``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import click
+from kedro.framework.cli.project import run as _kedro_run
+
+from vad_kedro.core.errors import DataError
+
+TRACEBACK_LOGGER = "vad_kedro.traceback"   # conf/logging.yml sends it to the log file only
+
+_verbose = False
+
+
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    global _verbose
+    _verbose = bool(value)
+
+
+def user_error(exc: BaseException) -> str | None:
+    """The paragraph to show for an error caused by the user's data or parameters, else None."""
+    from kedro.validation.exceptions import ParameterValidationError
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, DataError):
+            return exc.paragraph()
+        if isinstance(exc, ParameterValidationError):
+            return f"{exc}\nWhat to do: correct the parameter in conf/ (or --params) and run again."
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def readable_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a click callback: user errors become one paragraph and exit code 1 (see module docstring)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except Exception as exc:
+            text = user_error(exc)
+            if text is None or _verbose:
+                raise
+            logging.getLogger(TRACEBACK_LOGGER).error("kedro run stopped: %s", exc, exc_info=exc)
+            click.secho(f"\n{text}\n(Full traceback in info.log; `kedro run --verbose` prints it.)",
+                        fg="red", err=True)
+            raise SystemExit(1) from None
+
+    return wrapper
+
+
+run = copy.copy(_kedro_run)
+run.params = [*_kedro_run.params,
+              click.Option(["--verbose", "-v"], is_flag=True, expose_value=False, is_eager=True,
+                           callback=_set_verbose, help="Print the full traceback of data and parameter errors.")]
+run.callback = readable_errors(_kedro_run.callback)
+
+
+@click.group(name="vad_kedro")
+def cli() -> None:
+    """Project commands."""
+
+
+cli.add_command(run)
