@@ -16,6 +16,7 @@ from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.framework.hooks.utils import _flatten_dict
 
+from vad_kedro.core.requirements import requirement_error, unmet_requirements
 from vad_kedro.io.datasets import atomic_write, remove_stale_temporaries
 
 logger = logging.getLogger(__name__)
@@ -104,19 +105,38 @@ class NodeTimingHook:
 class RunStartHook:
     """Checks and clean-up at the start of every run, before any node runs.
 
+    - checks what each method pipeline needs from the dataset (:mod:`vad_kedro.core.requirements`,
+      e.g. abnormal training videos for weak_supervision): the default pipeline leaves out the
+      pipelines the dataset cannot feed (one warning; the leaderboard notes it), and a run that
+      selects such a pipeline stops at once with a DataError saying what is missing;
     - removes temporary files that killed saves left behind (and version folders left without
       their file), naming them in one warning.
     """
 
     def __init__(self) -> None:
         self._data_root = Path("data")
+        self._skipped: dict[str, str] = {}
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         self._data_root = Path(context.project_path) / context.config_loader["globals"].get("data_root", "data")
+        dataset = context.config_loader["parameters"].get("dataset")
+        self._skipped = unmet_requirements(dataset) if isinstance(dataset, Mapping) else {}
+        if self._skipped:   # the session looks "__default__" up after this hook
+            from vad_kedro.pipeline_registry import register_pipelines
+
+            project.pipelines["__default__"] = register_pipelines(self._skipped)["__default__"]
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from vad_kedro.pipeline_registry import method_node_names
+
+        selected = {n.name for n in pipeline.nodes}
+        for name, reason in self._skipped.items():
+            if selected & method_node_names(name):
+                raise requirement_error(name, reason)
+            if not run_params.get("pipeline_names"):
+                logger.warning("%s skipped: %s (the leaderboard notes it)", name, reason)
         removed = remove_stale_temporaries(self._data_root)
         if removed:
             logger.warning("removed %d files and folders left by an interrupted save: %s", len(removed),

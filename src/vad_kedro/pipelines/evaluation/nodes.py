@@ -151,10 +151,11 @@ def _method_seconds(method: str, timings: dict[str, float]) -> float:
 
 
 def build_leaderboard(stored_metrics: dict[str, Callable[[], dict]], timings: dict[str, float],
-                      *fresh_metrics: dict) -> tuple[pd.DataFrame, str, pd.DataFrame]:
+                      *fresh_metrics: dict, notes: tuple[str, ...] = ()) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     """Leaderboard of every method whose metrics exist (this run's and earlier runs').
 
-    Returns the table, its markdown rendering and the per-anomaly-type AUC table (long format).
+    Returns the table, its markdown rendering (followed by ``notes``, e.g. a pipeline the run
+    skipped and why) and the per-anomaly-type AUC table (long format).
     """
     by_method: dict[str, dict] = {}
     for loader in stored_metrics.values():
@@ -172,7 +173,7 @@ def build_leaderboard(stored_metrics: dict[str, Callable[[], dict]], timings: di
                   for t, a in (m.get("per_type_auc") or {}).items()]
     table = pd.DataFrame(rows).sort_values("micro_auc", ascending=False, na_position="last").reset_index(drop=True)
     per_type = pd.DataFrame(types, columns=["method", "dataset", "anomaly_type", "auc"])
-    return table, leaderboard_markdown(table, per_type), per_type
+    return table, leaderboard_markdown(table, per_type, notes), per_type
 
 
 def _fmt(mean: float | None, std: float | None, n_seeds: int | None) -> str:
@@ -183,8 +184,8 @@ def _fmt(mean: float | None, std: float | None, n_seeds: int | None) -> str:
     return f"{mean:.3f}"
 
 
-def leaderboard_markdown(table: pd.DataFrame, per_type: pd.DataFrame) -> str:
-    """Markdown leaderboard (mean ± std where several seeds ran) and the per-type AUC matrix."""
+def leaderboard_markdown(table: pd.DataFrame, per_type: pd.DataFrame, notes: tuple[str, ...] = ()) -> str:
+    """Markdown leaderboard (mean ± std where several seeds ran), the per-type AUC matrix, then ``notes``."""
     lines = ["| method | dataset | micro AUC | macro AUC | AP | videos | frames | seconds |",
              "|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
@@ -197,4 +198,6 @@ def leaderboard_markdown(table: pd.DataFrame, per_type: pd.DataFrame) -> str:
                   "| method | " + " | ".join(wide.columns) + " |", "|---|" + "---|" * len(wide.columns)]
         for method, r in wide.iterrows():
             lines.append(f"| {method} | " + " | ".join("–" if math.isnan(v) else f"{v:.3f}" for v in r) + " |")
+    if notes:
+        lines += ["", *(f"Note: {n}" for n in notes)]
     return "\n".join(lines) + "\n"
