@@ -73,3 +73,20 @@ def test_kedro_run_prints_a_data_error_in_a_few_lines(tmp_path):
         "What to do: put the dataset there or set dataset.root (see README, 'Adding a real dataset').",
         "(Full traceback in info.log; `kedro run --verbose` prints it.)"]
     assert "Traceback" in (tmp_path / "info.log").read_text()
+
+
+def test_interrupt_is_one_paragraph_and_exit_code_130(capsys, monkeypatch):
+    from vad_kedro.core.errors import RunInterrupted
+
+    monkeypatch.setattr(cli, "_verbose", False)
+
+    def interrupted_read():
+        try:
+            raise RunInterrupted("interrupted by Ctrl-C")
+        except RunInterrupted as exc:
+            raise DataError("x.mat", "cannot read .mat file") from exc
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.readable_errors(interrupted_read)()
+    assert exit_info.value.code == 130
+    assert "Run interrupted (Ctrl-C)" in capsys.readouterr().err

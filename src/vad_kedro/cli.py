@@ -1,8 +1,8 @@
 """Project command line: Kedro's own ``kedro run`` plus ``--verbose``, and readable data errors.
 
-A :class:`~vad_kedro.core.errors.DataError` (or a parameter that fails validation) ends
+A :class:`~vad_kedro.core.errors.DataError` (or a parameter that fails validation, or Ctrl-C) ends
 ``kedro run`` with one paragraph naming the file or parameter, the problem and what to do, and
-exit code 1. The traceback goes to the log file (``info.log``, logger ``vad_kedro.traceback``)
+exit code 1 (130 for Ctrl-C). The traceback goes to the log file (``info.log``, logger ``vad_kedro.traceback``)
 and, with ``kedro run --verbose``, to the terminal. Every other error keeps Kedro's traceback.
 Kedro loads this module's ``cli`` group and ``run`` command in place of its own ``run``.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import click
 from kedro.framework.cli.project import run as _kedro_run
 
-from vad_kedro.core.errors import DataError
+from vad_kedro.core.errors import DataError, RunInterrupted
 
 TRACEBACK_LOGGER = "vad_kedro.traceback"   # conf/logging.yml sends it to the log file only
 
@@ -30,23 +30,39 @@ def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> Non
     _verbose = bool(value)
 
 
+INTERRUPTED = ("Run interrupted (Ctrl-C); the MLflow run is marked KILLED.\nWhat to do: to resume, repeat the "
+               "command with the --from-nodes suggestion logged above (when nodes had completed).")
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    chain: list[BaseException] = []
+    while exc is not None and all(exc is not e for e in chain):
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether Ctrl-C caused ``exc`` (also when a file reader re-raised it as a DataError)."""
+    return any(isinstance(e, RunInterrupted) for e in _chain(exc))
+
+
 def user_error(exc: BaseException) -> str | None:
     """The paragraph to show for an error caused by the user's data or parameters, else None."""
     from kedro.validation.exceptions import ParameterValidationError
 
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
+    if interrupted(exc):
+        return INTERRUPTED
+    for exc in _chain(exc):
         if isinstance(exc, DataError):
             return exc.paragraph()
         if isinstance(exc, ParameterValidationError):
             return f"{exc}\nWhat to do: correct the parameter in conf/ (or --params) and run again."
-        exc = exc.__cause__ or exc.__context__
     return None
 
 
 def readable_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a click callback: user errors become one paragraph and exit code 1 (see module docstring)."""
+    """Wrap a click callback: user errors become one paragraph and exit code 1 (130 for Ctrl-C; see module docstring)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -59,7 +75,7 @@ def readable_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             logging.getLogger(TRACEBACK_LOGGER).error("kedro run stopped: %s", exc, exc_info=exc)
             click.secho(f"\n{text}\n(Full traceback in info.log; `kedro run --verbose` prints it.)",
                         fg="red", err=True)
-            raise SystemExit(1) from None
+            raise SystemExit(130 if interrupted(exc) else 1) from None
 
     return wrapper
 

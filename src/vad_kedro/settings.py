@@ -7,7 +7,7 @@ from vad_kedro.hooks import BatchedMlflowHook, NodeTimingHook, RunStartHook
 # Method namespaces ("rtfm.frame_scores") are deliberate dataset names; silence the generic advice.
 warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
 warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
-warnings.filterwarnings("ignore", message="register_new_resolver\(\) is deprecated")
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
 
 # pluggy calls the last registered hook first: RunStartHook checks and cleans up before the MLflow run starts.
 HOOKS = (NodeTimingHook(), BatchedMlflowHook(), RunStartHook())

@@ -24,3 +24,12 @@ class DataError(ValueError):
     def paragraph(self) -> str:
         """The error as one paragraph for people: file, problem, what to do."""
         return f"{self.where}: {self.problem.rstrip('.')}.\nWhat to do: {self.hint or DEFAULT_HINT}."
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C (SIGINT) during ``kedro run``.
+
+    Raised in place of ``KeyboardInterrupt`` while a pipeline runs (``vad_kedro.hooks.RunStartHook``)
+    so that Kedro treats it as a failed node: it prints its ``--from-nodes`` resume suggestion and
+    calls the ``on_pipeline_error`` hooks, which mark the MLflow run KILLED.
+    """
