@@ -55,17 +55,20 @@ def test_other_errors_keep_their_traceback():
         cli.readable_errors(bug)()
 
 
+def _kedro_run(project: Path, *args: str) -> subprocess.CompletedProcess:
+    shutil.copytree(REPO / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+    (project / "conf" / "local").mkdir()
+    shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
+    (project / "src").mkdir()
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "OMP_NUM_THREADS": "1", "COLUMNS": "100"}
+    return subprocess.run([sys.executable, "-m", "kedro", "run", "--env=smoke", *args],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.slow
 def test_kedro_run_prints_a_data_error_in_a_few_lines(tmp_path):
     """The probe saw 180-200 lines of rich traceback for a missing dataset folder."""
-    shutil.copytree(REPO / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
-    (tmp_path / "conf" / "local").mkdir()
-    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
-    (tmp_path / "src").mkdir()
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "OMP_NUM_THREADS": "1", "COLUMNS": "100"}
-    proc = subprocess.run([sys.executable, "-m", "kedro", "run", "--env=smoke", "--pipelines=preprocessing",
-                           "--params=dataset.synthetic=null,dataset.root=data/nope"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = _kedro_run(tmp_path, "--pipelines=preprocessing", "--params=dataset.synthetic=null,dataset.root=data/nope")
     assert proc.returncode == 1
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.stderr.strip().splitlines()[-3:] == [
@@ -90,3 +93,15 @@ def test_interrupt_is_one_paragraph_and_exit_code_130(capsys, monkeypatch):
         cli.readable_errors(interrupted_read)()
     assert exit_info.value.code == 130
     assert "Run interrupted (Ctrl-C)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_null_dataset_root_is_one_sentence_before_the_run(tmp_path):
+    """Issue 16, case 5: `dataset.root: null` ended in `TypeError: expected str, bytes or os.PathLike object`."""
+    proc = _kedro_run(tmp_path, "--params=dataset.root=null")
+    assert proc.returncode == 1
+    assert "TypeError" not in proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines()[-3:-1] == [
+        "- dataset.root: input should be a valid string, got None.",
+        "What to do: correct the parameter in conf/ (or --params) and run again."]
+    assert "Running node" not in proc.stdout + proc.stderr

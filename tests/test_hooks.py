@@ -3,6 +3,7 @@
 import json
 import logging
 import types
+from collections.abc import Mapping
 
 from vad_kedro import hooks
 from vad_kedro.hooks import NodeTimingHook
@@ -46,7 +47,7 @@ def test_default_run_names_the_pipeline_of_each_node(tmp_path, caplog, monkeypat
 def _flat(d: dict, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in d.items():
-        if isinstance(v, dict):
+        if isinstance(v, Mapping):      # typed parameter groups (vad_kedro.core.params) are Mappings
             out.update(_flat(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = str(v)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -56,8 +57,9 @@ def user_error(exc: BaseException) -> str | None:
     for exc in _chain(exc):
         if isinstance(exc, DataError):
             return exc.paragraph()
-        if isinstance(exc, ParameterValidationError):
-            return f"{exc}\nWhat to do: correct the parameter in conf/ (or --params) and run again."
+        if isinstance(exc, ParameterValidationError):   # Kedro's message around vad_kedro.core.params' sentences
+            text = re.sub(r"Parameter '[^']+': Failed to instantiate \w+ for parameter '[^']+': ", "", str(exc))
+            return f"{text}\nWhat to do: correct the parameter in conf/ (or --params) and run again."
     return None
 
 

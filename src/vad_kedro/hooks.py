@@ -22,6 +22,7 @@ from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.framework.hooks.utils import _flatten_dict
 
 from vad_kedro.core.errors import RunInterrupted
+from vad_kedro.core.params import Params
 from vad_kedro.core.requirements import requirement_error, unmet_requirements
 from vad_kedro.io.datasets import atomic_write, remove_stale_temporaries
 
@@ -265,7 +266,8 @@ class BatchedMlflowHook(MlflowHook):
             mlflow.start_run(run_id=self.run_id, nested=self.mlflow_config.tracking.run.nested)
         if not self._is_mlflow_enabled:
             return
-        params = {k.removeprefix("params:"): v for k, v in inputs.items() if k.startswith("params:") or k == "parameters"}
+        params = {k.removeprefix("params:"): v.to_dict() if isinstance(v, Params) else v
+                  for k, v in inputs.items() if k.startswith("params:") or k == "parameters"}
         if self.flatten:
             params = _flatten_dict(d=params, recursive=self.recursive, sep=self.sep)
         fresh = {self.sanitize_param_name(k): v for k, v in params.items()}

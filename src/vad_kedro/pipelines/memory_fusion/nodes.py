@@ -145,7 +145,7 @@ def fit_app_pca(tracks: Mapping[str, Loader], object_features: Mapping[str, Load
     if n_train == 0:
         raise DataError("tracks", "the normal training videos contain no objects at all")
     rng = np.random.default_rng(seed)
-    max_rows = int(params.get("app_pca_max_rows", 10000))
+    max_rows = int(params["app_pca_max_rows"])
     keep = np.sort(rng.choice(n_train, size=min(n_train, max_rows), replace=False))
     pieces, offset = [], 0
     for i, v in progress(train, desc="smaff: PCA rows"):
@@ -158,7 +158,7 @@ def fit_app_pca(tracks: Mapping[str, Loader], object_features: Mapping[str, Load
         offset += n
     fit_x = np.concatenate(pieces)
     da = fit_x.shape[1]
-    target = int(params.get("app_pca_dim", 512))
+    target = int(params["app_pca_dim"])
     if da <= target:
         return {"in_dim": int(da), "out_dim": int(da), "fitted": False}
     n_comp = min(target, len(fit_x))
@@ -224,7 +224,7 @@ def object_table(tracks: Mapping[str, Loader], object_features: Mapping[str, Loa
         if "pose" in f:
             any_pose = True
             pose = np.asarray(f["pose"], dtype=np.float32).reshape(n, POSE_DIM)
-            cols["pose"].append(normalize_pose(pose, box, params.get("pose_normalization", "box")))
+            cols["pose"].append(normalize_pose(pose, box, params["pose_normalization"]))
             cols["pose_has"].append(np.ones(n, bool))
         else:
             cols["pose"].append(np.full((n, POSE_DIM), np.nan, np.float32))
@@ -312,9 +312,9 @@ def fit_app_autoencoder(
     dev = resolve_device(device)
     roles = object_roles(objects)
     x_train = objects["app"][roles == "train"]
-    x_hold = objects["app"][roles == "val"] if cfg.get("holdout", "val") == "val" else np.zeros((0, objects["app"].shape[1]))
-    if len(x_hold) < int(cfg.get("min_holdout", 32)):
-        n_h = int(round(len(x_train) * float(cfg.get("holdout_fraction", 0.1))))
+    x_hold = objects["app"][roles == "val"] if cfg["holdout"] == "val" else np.zeros((0, objects["app"].shape[1]))
+    if len(x_hold) < int(cfg["min_holdout"]):
+        n_h = int(round(len(x_train) * float(cfg["holdout_fraction"])))
         perm = np.random.default_rng(seed).permutation(len(x_train))
         x_hold, x_train = x_train[perm[:n_h]], x_train[perm[n_h:]]
         logger.info("smaff: AE holdout = %d random training objects", n_h)
@@ -372,7 +372,7 @@ def apply_standardize(x: np.ndarray, stats: Mapping[str, Any]) -> np.ndarray:
 
 def _standardized(x: np.ndarray, fit_rows: np.ndarray, params: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``x`` z-scored with the statistics of ``fit_rows`` when ``params.standardize``; and those statistics."""
-    if not params.get("standardize", False):
+    if not params["standardize"]:
         return x.astype(np.float32), {}
     z, mean, std = standardize(x, fit_rows)
     return z, {"mean": mean, "std": std}
@@ -494,7 +494,7 @@ def init_memory(modality: Mapping[str, Any], params: dict, seed: int) -> dict[st
     if m < int(cfg["n_items"]):
         logger.info("smaff: %s memory capped at M=%d items (%d training rows, configured %d)",
                     name, m, len(x), int(cfg["n_items"]))
-    km = KMeans(n_clusters=m, random_state=seed, n_init=int(cfg.get("kmeans_n_init", 1))).fit(x)
+    km = KMeans(n_clusters=m, random_state=seed, n_init=int(cfg["kmeans_n_init"])).fit(x)
     centroids = np.stack([x[km.labels_ == c].mean(axis=0) if (km.labels_ == c).any() else km.cluster_centers_[c]
                           for c in range(m)]).astype(np.float32)
     return {"name": name, "available": True, "centroids": centroids}
@@ -709,7 +709,7 @@ def train_fusion(
     """
     cfg = params["fusion"]
     mods = resolve_modalities(list(variant["modalities"]), app, pose)
-    k3_typo = bool(cfg.get("faithful_k3_typo", False))
+    k3_typo = bool(cfg["faithful_k3_typo"])
     if k3_typo and mods != list(MODALITY_ORDER):
         logger.warning("smaff: faithful_k3_typo ignored: it only exists in the app+pose+vel model")
         k3_typo = False
@@ -735,14 +735,14 @@ def train_fusion(
     v_normal = _frame_inputs(mods, sources, v_idx, "normal") if len(v_idx) else None
     v_anomal = _frame_inputs(mods, sources, v_idx, "anomaly") if len(v_idx) else None
     hist: dict[str, list[float]] = {"fusion_loss": [], "fusion_val_loss": []}
-    every = max(int(cfg.get("monitor_every", 10)), 1)
+    every = max(int(cfg["monitor_every"]), 1)
     n_epochs = int(cfg["epochs"])
     logger.info("smaff: fusion on %s, %d training frames, T_max=%d, classifier input %d, %d epochs",
                 "+".join(mods), len(idx), t_max, t_max * model.attention.out_dim, n_epochs)
 
     targets = torch.tensor([t for _, t in combos], device=dev)
 
-    which = cfg.get("anomaly_objects", "all")
+    which = cfg["anomaly_objects"]
     if which not in ("all", "one"):
         raise ValueError(f"fusion.anomaly_objects must be 'all' or 'one', got {which!r}")
 
@@ -818,7 +818,7 @@ def score_frames(
     df = pd.DataFrame({"video_id": frame_sets["test_video"].astype(str), "frame": frame_sets["test_frame"],
                        "score": raw})
     sigma = float(params["scoring"]["smooth_sigma"])
-    if params["scoring"].get("smooth_across_videos", False):
+    if params["scoring"]["smooth_across_videos"]:
         logger.warning("smaff: faithful smoothing across concatenated test videos (smooth_across_videos)")
         df["score"] = gaussian(df["score"].to_numpy(), sigma)
     else:

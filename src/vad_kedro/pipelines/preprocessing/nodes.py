@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.params import DatasetParams
 from vad_kedro.io import readers
 
 logger = logging.getLogger(__name__)
@@ -22,8 +23,10 @@ LABEL_COLUMNS = ["video_id", "frame", "label", "anomaly_type"]
 _SPLIT_NAMES = {"training": "train", "train": "train", "testing": "test", "test": "test"}
 
 
-def prepare_raw(dataset: dict[str, Any]) -> dict[str, Any]:
+def prepare_raw(dataset: DatasetParams) -> dict[str, Any]:
     """Make sure the dataset is in ``dataset.root``: generate the synthetic benchmark when asked.
+
+    ``dataset`` is validated by Kedro before the run starts (:class:`~vad_kedro.core.params.DatasetParams`).
 
     Returns a manifest (root, format, name, and the generator's manifest when synthetic).
     """
@@ -62,7 +65,7 @@ def _frame_types(dataset: dict, root: Path, video_id: str, labels: np.ndarray, e
     return list(types)
 
 
-def build_video_index(raw_manifest: dict[str, Any], dataset: dict[str, Any],
+def build_video_index(raw_manifest: dict[str, Any], dataset: DatasetParams,
                       preprocessing: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Index every video (split, frames, size, video label) and build the test frame labels.
 
@@ -161,7 +164,7 @@ def _frames_loader(video: readers.VideoSource, size: tuple[int, int] | None) -> 
     return lambda: readers.read_video_frames(video, size)
 
 
-def decode_frames(video_index: pd.DataFrame, dataset: dict[str, Any],
+def decode_frames(video_index: pd.DataFrame, dataset: DatasetParams,
                   preprocessing: dict[str, Any]) -> dict[str, Callable[[], np.ndarray]]:
     """Per-video frames at the working resolution, uint8 [T,H,W,3] RGB, saved lazily one video at a time."""
     if dataset.get("format") == "i3d_features":
@@ -174,7 +177,7 @@ def _masks_loader(video: readers.VideoSource, size: tuple[int, int] | None) -> C
     return lambda: readers.read_pixel_masks(video, size)
 
 
-def decode_pixel_masks(video_index: pd.DataFrame, dataset: dict[str, Any],
+def decode_pixel_masks(video_index: pd.DataFrame, dataset: DatasetParams,
                        preprocessing: dict[str, Any]) -> dict[str, Callable[[], np.ndarray]]:
     """Pixel masks of the test videos that have them (empty dict when the dataset has none)."""
     if dataset.get("format") == "i3d_features":

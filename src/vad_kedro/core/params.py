@@ -1,0 +1,131 @@
+"""Typed parameter groups, validated by Kedro before a run starts.
+
+Kedro 1.x validates a ``params:<key>`` node input whose type hint is a pydantic model (when the
+session builds the catalog, before any hook or node runs) and hands every node the model
+instead of the dict. A model here is also a read-only ``Mapping`` of the keys the configuration
+gave, so nodes written for the dict (``dataset["root"]``, ``dataset.get("labels") or {}``) read it
+unchanged. A wrong type, a missing key or an unknown key is one sentence naming the key
+(``dataset.root: expected a string, got None``); defaults live in the YAML, not here (the optional
+fields are keys the YAML does not define, read by the code with its own fallback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, ClassVar, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ParameterError(ValueError):
+    """A parameter group failed validation; the message is one sentence per problem, naming the key."""
+
+
+def _field_path(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The part of a pydantic error location that names fields (union member tags such as 'str' dropped)."""
+    path, current = [], model
+    for part in loc:
+        fields = getattr(current, "model_fields", {})
+        if part not in fields:
+            break
+        path.append(str(part))
+        inner = [t for t in get_args(fields[part].annotation) or (fields[part].annotation,)
+                 if isinstance(t, type) and issubclass(t, BaseModel)]
+        current = inner[0] if inner else None
+    return path
+
+
+def _sentences(model: type[Params], errors: list[dict[str, Any]]) -> str:
+    """One sentence per wrong key: ``dataset.root: input should be a valid string, got None``."""
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for error in errors:
+        loc = error["loc"]
+        path = (_field_path(model, loc[:-1]) + [str(loc[-1])] if error["type"] in ("missing", "extra_forbidden")
+                else _field_path(model, loc))
+        key = ".".join([model.group or model.__name__, *path])
+        by_key.setdefault(key, []).append(error)
+    out = []
+    for key, errs in by_key.items():
+        error = next((e for e in errs if e["type"] != "none_required"), errs[0])   # X | None: say what X is
+        if error["type"] == "missing":
+            out.append(f"{key} is missing")
+        elif error["type"] == "extra_forbidden":
+            out.append(f"{key} is not a known key (a typo?)")
+        else:
+            out.append(f"{key}: {error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}")
+    return "; ".join(out) + "."
+
+
+class Params(BaseModel, Mapping):
+    """Base of the typed parameter groups: strict keys, frozen, readable as the dict it replaces."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    group: ClassVar[str] = ""   # the key of the group in the parameters, for messages
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Params:  # noqa: D102 - pydantic's
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise ParameterError(_sentences(cls, exc.errors())) from None
+
+    # ---- Mapping view over the keys the configuration gave
+    def _keys(self) -> list[str]:
+        return [k for k in type(self).model_fields if k in self.model_fields_set]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # keys, like the dict
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain nested dict (for MLflow and JSON)."""
+        return {k: v.to_dict() if isinstance(v, Params) else v for k, v in self.items()}
+
+
+class SyntheticParams(Params):
+    group: ClassVar[str] = "dataset.synthetic"
+    size: Literal["smoke", "default"]
+    seed: int
+    overrides: dict[str, Any] | None = None
+
+
+class LabelParams(Params):
+    group: ClassVar[str] = "dataset.labels"
+    kind: Literal["npy_masks", "mat", "ucsd_m", "ucsd_gt_bmp"]
+    path: str | None = None
+
+
+class DatasetParams(Params):
+    """``dataset`` (conf/base/parameters.yml; README, 'Adding a real dataset')."""
+
+    group: ClassVar[str] = "dataset"
+    name: str
+    format: Literal["frame_folder", "ucsd", "video_files", "i3d_features"]
+    root: str
+    synthetic: SyntheticParams | None
+    frames_glob: str
+    train_dir: str
+    test_dir: str
+    labels: LabelParams | None
+    pixel_masks: str | None
+    video_labels_csv: str | None
+    events_csv: str | None
+    fps: Annotated[float, Field(gt=0)]
+    # UCF-Crime / XD-Violence I3D feature releases only (vad_kedro.io.i3d.index_i3d_dataset)
+    style: Literal["ucf", "xd"] | None = None
+    train_list: str | None = None
+    test_list: str | None = None
+    feature_dir: str | dict[str, str] | None = None
+    annotations: str | None = None
+    gt_npy: str | None = None
+    n_crops: int | None = None
+    feature_dim: int | None = None
+    check_finite: bool | None = None
+    n_abnormal_train: int | None = None

@@ -1,0 +1,80 @@
+"""Typed parameters (issue 16, case 5): a wrong type or a missing key is one sentence naming the key,
+raised by Kedro's parameter validation before the run starts; no code default contradicts the YAML."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from kedro.validation.exceptions import ParameterValidationError
+from kedro.validation.parameter_validator import ParameterValidator
+
+from vad_kedro.core.params import DatasetParams, ParameterError
+from vad_kedro.pipeline_registry import register_pipelines
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def _dataset(env: str = "base") -> dict:
+    base = yaml.safe_load((CONF / "base" / "parameters.yml").read_text())["dataset"]
+    if env != "base":
+        base = {**base, **yaml.safe_load((CONF / env / "parameters.yml").read_text())["dataset"]}
+    return base
+
+
+@pytest.mark.parametrize("env", ["base", "smoke"])
+def test_the_shipped_datasets_validate_and_read_like_the_dict(env):
+    raw = _dataset(env)
+    ds = DatasetParams.model_validate(raw)
+    assert ds.to_dict() == raw and dict(ds).keys() == raw.keys()
+    assert ds["root"] == raw["root"] and ds.get("labels").get("kind") == raw["labels"]["kind"]
+    assert "style" not in ds and ds.get("style", "ucf") == "ucf"      # optional keys the YAML does not set
+
+
+@pytest.mark.parametrize("change,sentence", [
+    ({"root": None}, "dataset.root: input should be a valid string, got None."),
+    ({"fps": "fast"}, "dataset.fps: "),
+    ({"frame_glob": "*.png"}, "dataset.frame_glob is not a known key (a typo?)."),
+    ({"labels": {"kind": "csv", "path": "x"}}, "dataset.labels.kind: input should be 'npy_masks', 'mat', "
+                                                "'ucsd_m' or 'ucsd_gt_bmp', got 'csv'."),
+])
+def test_a_wrong_value_is_one_sentence_naming_the_key(change, sentence):
+    with pytest.raises(ParameterError) as info:
+        DatasetParams.model_validate({**_dataset(), **change})
+    assert str(info.value).startswith(sentence) and "\n" not in str(info.value)
+
+
+def test_a_missing_key_is_named():
+    raw = _dataset()
+    del raw["test_dir"]
+    with pytest.raises(ParameterError, match=r"^dataset\.test_dir is missing\.$"):
+        DatasetParams.model_validate(raw)
+
+
+def test_kedro_validates_dataset_for_every_registered_pipeline_before_the_run():
+    """`dataset.root: null` ended in a TypeError deep in a node; Kedro now refuses it when building the catalog."""
+    params = {"dataset": {**_dataset(), "root": None}}
+    with pytest.raises(ParameterValidationError, match=r"dataset\.root: input should be a valid string, got None"):
+        ParameterValidator(register_pipelines()).validate_raw_params(params)
+    ok = ParameterValidator(register_pipelines()).validate_raw_params({"dataset": _dataset()})
+    assert isinstance(ok["dataset"], DatasetParams)
+
+
+#: ``.get(key, default)`` of a YAML key that reads a saved checkpoint (older checkpoints lack it), not the YAML.
+_CHECKPOINT_READS = {"scaled_attention"}
+
+
+def _leaf_keys(tree: dict) -> set[str]:
+    keys = set()
+    for k, v in tree.items():
+        keys |= _leaf_keys(v) if isinstance(v, dict) else {k}
+    return keys
+
+
+def test_memory_fusion_has_no_code_default_for_a_yaml_key():
+    """The code defaults contradicted the YAML they shadow (app_pca_max_rows 10000 vs 6000, standardize,
+    monitor_every, anomaly_objects)."""
+    yaml_keys = _leaf_keys(yaml.safe_load((CONF / "base" / "parameters_memory_fusion.yml").read_text()))
+    src = (CONF.parent / "src" / "vad_kedro" / "pipelines" / "memory_fusion" / "nodes.py").read_text()
+    shadowed = {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} - _CHECKPOINT_READS
+    assert shadowed == set()
