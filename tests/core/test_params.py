@@ -78,3 +78,18 @@ def test_memory_fusion_has_no_code_default_for_a_yaml_key():
     src = (CONF.parent / "src" / "vad_kedro" / "pipelines" / "memory_fusion" / "nodes.py").read_text()
     shadowed = {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} - _CHECKPOINT_READS
     assert shadowed == set()
+
+
+def test_preprocessing_and_baseline_groups_are_validated():
+    from vad_kedro.core.params import BaselineParams, PreprocessingParams
+
+    base = yaml.safe_load((CONF / "base" / "parameters.yml").read_text())
+    assert PreprocessingParams.model_validate(base["preprocessing"]).to_dict() == base["preprocessing"]
+    assert BaselineParams.model_validate(base["evaluation"]["baseline"]).to_dict() == base["evaluation"]["baseline"]
+    with pytest.raises(ParameterError, match=r"^preprocessing\.working_size: list should have at most 2 items"):
+        PreprocessingParams.model_validate({**base["preprocessing"], "working_size": [1, 2, 3]})
+    with pytest.raises(ParameterError, match=r"^preprocessing\.val_fraction: input should be less than 1, got 1\.5\.$"):
+        PreprocessingParams.model_validate({**base["preprocessing"], "val_fraction": 1.5})
+    with pytest.raises(ParameterValidationError, match=r"evaluation\.baseline\.smooth_sigma"):
+        ParameterValidator(register_pipelines()).validate_raw_params(
+            {**base, "evaluation": {**base["evaluation"], "baseline": {"enabled": True, "smooth_sigma": "x"}}})

@@ -129,3 +129,20 @@ class DatasetParams(Params):
     feature_dim: int | None = None
     check_finite: bool | None = None
     n_abnormal_train: int | None = None
+
+
+class PreprocessingParams(Params):
+    """``preprocessing`` (conf/base/parameters.yml)."""
+
+    group: ClassVar[str] = "preprocessing"
+    working_size: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=2, max_length=2)] | None
+    val_fraction: Annotated[float, Field(ge=0, lt=1)]
+    min_frames: Annotated[int, Field(ge=1)]
+
+
+class BaselineParams(Params):
+    """``evaluation.baseline``: the frame-difference motion baseline."""
+
+    group: ClassVar[str] = "evaluation.baseline"
+    enabled: bool
+    smooth_sigma: Annotated[float, Field(ge=0)]

@@ -16,6 +16,7 @@ import pandas as pd
 from vad_kedro.core import metrics as M
 from vad_kedro.core import smoothing
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.params import BaselineParams
 from vad_kedro.core.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -37,14 +38,14 @@ def motion_energy(frames: np.ndarray, blur: int = 5) -> np.ndarray:
 
 
 def motion_baseline_scores(frames: dict[str, Callable[[], np.ndarray]], video_index: pd.DataFrame,
-                           baseline: dict[str, Any]) -> pd.DataFrame:
+                           baseline: BaselineParams) -> pd.DataFrame:
     """Frame-difference baseline on the test videos, smoothed per video (no training, no labels)."""
     tests = video_index[video_index["split"] == "test"]
     parts = []
     for row in progress(list(tests.itertuples()), desc="motion baseline"):
         if row.video_id not in frames:
             raise DataError(row.video_id, "no decoded frames for this test video (run preprocessing)")
-        score = smoothing.gaussian(motion_energy(frames[row.video_id]()), float(baseline.get("smooth_sigma", 0)))
+        score = smoothing.gaussian(motion_energy(frames[row.video_id]()), float(baseline["smooth_sigma"]))
         parts.append(pd.DataFrame({"video_id": row.video_id, "frame": np.arange(len(score), dtype=np.int32),
                                    "score": score.astype(np.float32)}))
     return pd.concat(parts, ignore_index=True)
