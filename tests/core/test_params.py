@@ -93,3 +93,29 @@ def test_preprocessing_and_baseline_groups_are_validated():
     with pytest.raises(ParameterValidationError, match=r"evaluation\.baseline\.smooth_sigma"):
         ParameterValidator(register_pipelines()).validate_raw_params(
             {**base, "evaluation": {**base["evaluation"], "baseline": {"enabled": True, "smooth_sigma": "x"}}})
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+@pytest.mark.parametrize("env", ["base", "smoke"])
+def test_memory_fusion_parameters_are_typed(env, tmp_path):
+    import torch
+
+    from vad_kedro.core.params import MemoryFusionParams, plain
+
+    raw = yaml.safe_load((CONF / "base" / "parameters_memory_fusion.yml").read_text())["memory_fusion"]
+    if env != "base":
+        raw = _deep_merge(raw, yaml.safe_load((CONF / env / "parameters_memory_fusion.yml").read_text())["memory_fusion"])
+    params = MemoryFusionParams.model_validate(raw)
+    assert plain(params) == raw and params["fusion"]["anomaly_objects"] == raw["fusion"]["anomaly_objects"]
+    torch.save({"params": plain(params)}, tmp_path / "ckpt.pt")          # as pack_checkpoint stores it
+    assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["params"] == raw
+    bad = _deep_merge(raw, {"fusion": {"anomaly_objects": "some"}, "memory": {"epocs": 3}})
+    with pytest.raises(ParameterError, match=r"^memory_fusion\.memory\.epocs is not a known key \(a typo\?\); "
+                                             r"memory_fusion\.fusion\.anomaly_objects: input should be 'all' or 'one'"):
+        MemoryFusionParams.model_validate(bad)

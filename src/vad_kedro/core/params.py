@@ -85,8 +85,19 @@ class Params(BaseModel, Mapping):
         return len(self._keys())
 
     def to_dict(self) -> dict[str, Any]:
-        """The plain nested dict (for MLflow and JSON)."""
-        return {k: v.to_dict() if isinstance(v, Params) else v for k, v in self.items()}
+        """The plain nested dict (for MLflow, JSON and checkpoints)."""
+        return {k: plain(v) for k, v in self.items()}
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every typed parameter group turned back into plain dicts and lists (a deep copy)."""
+    if isinstance(value, Params):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
 
 
 class SyntheticParams(Params):
@@ -146,3 +157,88 @@ class BaselineParams(Params):
     group: ClassVar[str] = "evaluation.baseline"
     enabled: bool
     smooth_sigma: Annotated[float, Field(ge=0)]
+
+
+# ------------------------------------------------------------------------------- memory_fusion
+PosInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class _MFAutoencoder(Params):
+    code_dim: PosInt
+    hidden: list[PosInt]
+    lr: PosFloat
+    batch_size: PosInt
+    epochs: PosInt
+    holdout: str
+    holdout_fraction: Fraction
+    min_holdout: NonNegInt
+
+
+class _MFMemory(Params):
+    n_items: PosInt
+    rows_per_item: NonNegInt
+    kmeans_n_init: PosInt
+    lr: PosFloat
+    batch_size: PosInt
+    epochs: PosInt
+    cosine_t_max: dict[Literal["app", "pose"], PosInt | None]
+    compactness_weight: Annotated[float, Field(ge=0)]
+    top_k: PosInt
+    margin: Annotated[float, Field(ge=0)]
+
+
+class _MFPseudo(Params):
+    normal_ranks: Annotated[list[NonNegInt], Field(min_length=2, max_length=2)]
+    anomaly_ranks: Annotated[list[NonNegInt], Field(min_length=2, max_length=2)]
+    normal_mix: Fraction
+    anomaly_mix: Fraction
+    temperature: PosFloat
+    velocity_boost: Annotated[float, Field(ge=0)] | None
+
+
+class _MFPadding(Params):
+    t_max: PosInt | None
+    t_max_cap: PosInt
+
+
+class _MFFusion(Params):
+    d_model: PosInt
+    hidden: PosInt
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    lr: PosFloat
+    epochs: PosInt
+    batch_size: PosInt | None
+    monitor_every: PosInt
+    anomaly_objects: Literal["all", "one"]
+    faithful_mask_noop: bool
+    faithful_k3_typo: bool
+    scaled_attention: bool
+
+
+class _MFScoring(Params):
+    smooth_sigma: Annotated[float, Field(ge=0)]
+    smooth_across_videos: bool
+
+
+class _MFVariant(Params):
+    modalities: list[Literal["app", "pose", "vel"]]
+
+
+class MemoryFusionParams(Params):
+    """``memory_fusion`` (conf/base/parameters_memory_fusion.yml)."""
+
+    group: ClassVar[str] = "memory_fusion"
+    app_pca_dim: PosInt
+    app_pca_max_rows: PosInt
+    pose_normalization: Literal["box", "none"]
+    standardize: bool
+    autoencoder: _MFAutoencoder
+    memory: _MFMemory
+    pseudo: _MFPseudo
+    padding: _MFPadding
+    fusion: _MFFusion
+    scoring: _MFScoring
+    variants: dict[str, _MFVariant]
