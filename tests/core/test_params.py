@@ -119,3 +119,21 @@ def test_memory_fusion_parameters_are_typed(env, tmp_path):
     with pytest.raises(ParameterError, match=r"^memory_fusion\.memory\.epocs is not a known key \(a typo\?\); "
                                              r"memory_fusion\.fusion\.anomaly_objects: input should be 'all' or 'one'"):
         MemoryFusionParams.model_validate(bad)
+
+
+@pytest.mark.parametrize("env", ["base", "smoke"])
+def test_two_stream_parameters_are_typed(env):
+    from vad_kedro.core.params import TwoStreamParams, plain
+
+    raw = yaml.safe_load((CONF / "base" / "parameters_two_stream.yml").read_text())["two_stream"]
+    if env != "base":
+        raw = _deep_merge(raw, yaml.safe_load((CONF / env / "parameters_two_stream.yml").read_text())["two_stream"])
+    assert plain(TwoStreamParams.model_validate(raw)) == raw
+    with pytest.raises(ParameterError, match=r"^two_stream\.mle\.crop_fuse: input should be 'mean' or 'max', got 'min'\.$"):
+        TwoStreamParams.model_validate(_deep_merge(raw, {"mle": {"crop_fuse": "min"}}))
+
+
+def test_two_stream_has_no_code_default_for_a_yaml_key():
+    yaml_keys = _leaf_keys(yaml.safe_load((CONF / "base" / "parameters_two_stream.yml").read_text()))
+    src = "".join(p.read_text() for p in (CONF.parent / "src" / "vad_kedro" / "pipelines" / "two_stream").glob("*.py"))
+    assert {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} == set()

@@ -242,3 +242,84 @@ class MemoryFusionParams(Params):
     fusion: _MFFusion
     scoring: _MFScoring
     variants: dict[str, _MFVariant]
+
+
+# ------------------------------------------------------------------------------- two_stream
+class _TSEncoder(Params):
+    width_div: PosInt
+    blocks: Annotated[list[PosInt], Field(min_length=4, max_length=4)]
+    remove_last_relu: bool
+    weights_path: str | None
+    pretrained_resolution: PosInt
+    finetune_rate: Annotated[float, Field(ge=0)] | None
+
+
+class _TSContextRecovery(Params):
+    n_context: PosInt
+    interval: PosInt
+    epochs: PosInt
+    iterations: PosInt
+    batch_size: PosInt
+    lr: PosFloat
+    milestones: list[NonNegInt]
+    gamma: PosFloat
+    lam_l1: Annotated[float, Field(ge=0)]
+    score_batch_size: PosInt
+    videos_per_chunk: PosInt
+    cache_mb: Annotated[float, Field(ge=0)]
+
+
+class _TSMle(Params):
+    patch_sizes: list[PosInt] | None
+    patch_stride: PosInt | None
+    channel_l2: bool
+    lam_l1: Annotated[float, Field(ge=0)]
+    crop_fuse: Literal["mean", "max"]
+
+
+class _TSPseudo(Params):
+    n_per_scene: PosInt
+    mode: Literal["blend", "jitter"]
+    anomaly_ratio: Fraction
+    angle_range: Annotated[list[NonNegInt], Field(min_length=2, max_length=2)]
+    jitter: NonNegInt
+    default_patch_index: NonNegInt
+
+
+class _TSKnowledgeRetrieval(Params):
+    feature_source: Literal["cr_encoder", "snippet_features"]
+    snippet_len: PosInt
+    interval: PosInt
+    snippet_frames: PosInt
+    train_stride: PosInt
+    n_heads: PosInt
+    code_len: PosInt
+    epochs: PosInt
+    pairs_per_video: PosInt
+    batch_size: PosInt
+    lr: PosFloat
+    momentum: Annotated[float, Field(ge=0)]
+    weight_decay: Annotated[float, Field(ge=0)]
+    mutual_weight: Annotated[float, Field(ge=0)]
+    pos_window: PosInt
+
+
+class _TSFusion(Params):
+    w_cr: Annotated[float, Field(ge=0)]
+    w_kr: Annotated[float, Field(ge=0)]
+    cr_sigma: Annotated[float, Field(ge=0)] | None
+    kr_sigma: Annotated[float, Field(ge=0)] | None
+
+
+class TwoStreamParams(Params):
+    """``two_stream`` (conf/base/parameters_two_stream.yml)."""
+
+    group: ClassVar[str] = "two_stream"
+    resolution: PosInt
+    n_crops: PosInt
+    encoder: _TSEncoder
+    cr: _TSContextRecovery
+    mle: _TSMle
+    pseudo: _TSPseudo
+    kr: _TSKnowledgeRetrieval
+    fusion: _TSFusion
