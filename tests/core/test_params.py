@@ -137,3 +137,22 @@ def test_two_stream_has_no_code_default_for_a_yaml_key():
     yaml_keys = _leaf_keys(yaml.safe_load((CONF / "base" / "parameters_two_stream.yml").read_text()))
     src = "".join(p.read_text() for p in (CONF.parent / "src" / "vad_kedro" / "pipelines" / "two_stream").glob("*.py"))
     assert {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} == set()
+
+
+@pytest.mark.parametrize("env", ["base", "smoke"])
+def test_state_machine_parameters_are_typed(env):
+    from vad_kedro.core.params import StateMachineParams, plain
+
+    raw = yaml.safe_load((CONF / "base" / "parameters_state_machine.yml").read_text())["state_machine"]
+    if env != "base":
+        raw = _deep_merge(raw, yaml.safe_load((CONF / env / "parameters_state_machine.yml").read_text())["state_machine"])
+    assert plain(StateMachineParams.model_validate(raw)) == raw
+    with pytest.raises(ParameterError, match=r"^state_machine\.smm\.s4_mode: input should be 'diag' or 'nplr'"):
+        StateMachineParams.model_validate(_deep_merge(raw, {"smm": {"s4_mode": "dense"}}))
+
+
+def test_state_machine_has_no_code_default_for_a_yaml_key():
+    yaml_keys = _leaf_keys(yaml.safe_load((CONF / "base" / "parameters_state_machine.yml").read_text()))
+    src = (CONF.parent / "src" / "vad_kedro" / "pipelines" / "state_machine" / "nodes.py").read_text()
+    # cfg.get("conv", "auto") reads a saved SMM checkpoint: older ones have no "conv"
+    assert {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} == {"conv"}

@@ -323,3 +323,95 @@ class TwoStreamParams(Params):
     pseudo: _TSPseudo
     kr: _TSKnowledgeRetrieval
     fusion: _TSFusion
+
+
+# ------------------------------------------------------------------------------- state_machine
+class _SMCrops(Params):
+    size: PosInt
+    widen: Annotated[float, Field(ge=0)]
+
+
+class _SMCaptioner(Params):
+    kind: Literal["pseudo", "labels"]
+    n_clusters: PosInt
+    pca_dim: PosInt
+    flow_weight: Annotated[float, Field(ge=0)]
+    n_generic: NonNegInt
+    generic_captions: list[str]
+    labels_csv: str
+    label_iou: Fraction
+
+
+class _SMLocalEncoder(Params):
+    d_model: PosInt
+    d_token: PosInt
+    grid: PosInt
+    n_queries: PosInt
+    n_layers: PosInt
+    tau: PosFloat
+    lr: PosFloat
+    batch_size: PosInt
+    epochs: PosInt
+    max_train_crops: PosInt
+    encode_batch_size: PosInt
+    blip2_weights_path: str | None
+    bert_weights_path: str | None
+
+
+class _SMPropagation(Params):
+    enabled: bool
+    theta: float | Literal["own_median"]
+    min_caption_chars: NonNegInt
+    qwen_vl_weights_path: str | None
+
+
+class _SMWindows(Params):
+    length: Annotated[int, Field(ge=2)]
+    min_valid: PosInt
+    train_stride: PosInt
+    test_stride: PosInt
+    short_tracks: Literal["skip", "pad"]
+    min_track_length: PosInt
+
+
+class _SMStateMachine(Params):
+    d_model: PosInt
+    n_layers: PosInt
+    d_state: PosInt
+    s4_mode: Literal["diag", "nplr"]
+    conv: Literal["auto", "fft", "toeplitz"]
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    lr: PosFloat
+    lr_gamma: PosFloat
+    weight_decay: Annotated[float, Field(ge=0)]
+    grad_clip: PosFloat
+    batch_size: PosInt
+    epochs: PosInt
+    shuffle_train: bool
+    faithful_flip_aug: bool
+    feature_norm: Literal["standardize", "none"]
+
+
+class _SMScoring(Params):
+    score_offset: NonNegInt
+    placement: Literal["centre", "track"]
+    empty_fill: float | Literal["min"]
+    smooth_sigmas: list[Annotated[float, Field(gt=0)]]
+
+
+class _SMMotionFusion(Params):
+    weight: Annotated[float, Field(ge=0)]
+
+
+class StateMachineParams(Params):
+    """``state_machine`` (conf/base/parameters_state_machine.yml)."""
+
+    group: ClassVar[str] = "state_machine"
+    crops: _SMCrops
+    captioner: _SMCaptioner
+    local_encoder: _SMLocalEncoder
+    propagation: _SMPropagation
+    windows: _SMWindows
+    smm: _SMStateMachine
+    scoring: _SMScoring
+    motion_fusion: _SMMotionFusion
