@@ -156,3 +156,22 @@ def test_state_machine_has_no_code_default_for_a_yaml_key():
     src = (CONF.parent / "src" / "vad_kedro" / "pipelines" / "state_machine" / "nodes.py").read_text()
     # cfg.get("conv", "auto") reads a saved SMM checkpoint: older ones have no "conv"
     assert {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} == {"conv"}
+
+
+@pytest.mark.parametrize("env", ["base", "smoke"])
+def test_self_paced_parameters_are_typed(env):
+    from vad_kedro.core.params import SelfPacedParams, plain
+
+    raw = yaml.safe_load((CONF / "base" / "parameters_self_paced.yml").read_text())["self_paced"]
+    if env != "base":
+        raw = _deep_merge(raw, yaml.safe_load((CONF / env / "parameters_self_paced.yml").read_text())["self_paced"])
+    assert plain(SelfPacedParams.model_validate(raw)) == raw
+    with pytest.raises(ParameterError, match=r"^self_paced\.train\.sp_mode: input should be 'mixture', 'hard', "):
+        SelfPacedParams.model_validate(_deep_merge(raw, {"train": {"sp_mode": "soft"}}))
+
+
+def test_self_paced_has_no_code_default_for_a_yaml_key():
+    """Its code defaults contradicted the YAML too (epochs 30 vs 6, nf 32 vs 8, use_flow False vs true, ...)."""
+    yaml_keys = _leaf_keys(yaml.safe_load((CONF / "base" / "parameters_self_paced.yml").read_text()))
+    src = (CONF.parent / "src" / "vad_kedro" / "pipelines" / "self_paced" / "nodes.py").read_text()
+    assert {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} == set()

@@ -415,3 +415,77 @@ class StateMachineParams(Params):
     smm: _SMStateMachine
     scoring: _SMScoring
     motion_fusion: _SMMotionFusion
+
+
+# ------------------------------------------------------------------------------- self_paced
+class _SPMotion(Params):
+    enabled: bool
+    binary_threshold: Annotated[float, Field(ge=0)]
+    extend: NonNegInt
+    max_aspect_ratio: PosFloat
+
+
+class _SPBoxes(Params):
+    score_threshold: Annotated[float, Field(ge=0)]
+    min_area: Annotated[float, Field(ge=0)] | None
+    min_side_fraction: Fraction
+    cover_threshold: Fraction
+    flow_units: Literal["native", "flownet_512x384"]
+    motion: _SPMotion
+
+
+class _SPCubes(Params):
+    context: NonNegInt
+    patch_size: PosInt
+    h_block: PosInt
+    w_block: PosInt
+
+
+class _SPModel(Params):
+    nf: PosInt
+    use_flow: bool
+    lambda_raw: Annotated[float, Field(ge=0)]
+    lambda_of: Annotated[float, Field(ge=0)]
+    w_raw: Annotated[float, Field(ge=0)]
+    w_of: Annotated[float, Field(ge=0)]
+
+
+class _SPTrain(Params):
+    epochs: PosInt
+    warmup_epochs: NonNegInt
+    shrink_rate: Annotated[float, Field(ge=0)]
+    sp_mode: Literal["mixture", "hard", "linear", "huber"]
+    batch_size: PosInt
+    lr: PosFloat
+    weight_decay: Annotated[float, Field(ge=0)]
+    max_train_stcs: PosInt | None
+    score_batch_size: PosInt
+    num_threads: PosInt | None
+
+
+class _SPScoring(Params):
+    empty_frame_score: float
+    empty_block_score: float
+    smooth_window: PosInt
+    smooth_across_videos: bool
+
+
+class _SPVariant(Params):
+    refine: bool
+    train: dict[str, Any] | None = None    # overrides of the shared train / model groups (none in the YAML)
+    model: dict[str, Any] | None = None
+
+
+class SelfPacedParams(Params):
+    """``self_paced`` (conf/base/parameters_self_paced.yml)."""
+
+    group: ClassVar[str] = "self_paced"
+    mode: Literal["partial", "merge"]
+    merge_splits: list[Literal["train", "val", "test"]]
+    merge_auc_includes_train: bool
+    boxes: _SPBoxes
+    cubes: _SPCubes
+    model: _SPModel
+    train: _SPTrain
+    scoring: _SPScoring
+    variants: dict[str, _SPVariant]
