@@ -55,7 +55,11 @@ def test_ctrl_c_in_a_node_suggests_resuming_and_marks_the_mlflow_run_killed(fres
     with caplog.at_level(logging.INFO), pytest.raises(RunInterrupted):
         fresh_project.run("preprocessing")
     assert "--from-nodes" in caplog.text and "prepare_raw" not in caplog.text.split("--from-nodes")[-1]
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{fresh_project.path / 'mlflow_smoke.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("vad_kedro_smoke").experiment_id])
-    assert [r.info.status for r in runs] == ["KILLED"]
+    from tests.conftest import working_directory
+
+    # the run's own tracking store (MLflow caches one engine per URI; the smoke URI is relative)
+    with working_directory(fresh_project.path):
+        client = mlflow.MlflowClient()
+        latest = client.search_runs([client.get_experiment_by_name("vad_kedro_smoke").experiment_id], max_results=1)
+    assert [r.info.status for r in latest] == ["KILLED"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
