@@ -37,7 +37,8 @@ def test_default_run_names_the_pipeline_of_each_node(tmp_path, caplog, monkeypat
                                              "lpg.train_smm": "state_machine"}
     monkeypatch.setattr(hooks, "_registered_pipelines", lambda: registered)
     hook = NodeTimingHook()
-    hook.after_context_created(types.SimpleNamespace(project_path=tmp_path, config_loader={"globals": {}, "parameters": {}}))
+    hook.after_context_created(types.SimpleNamespace(project_path=tmp_path,
+                                                     config_loader={"globals": {}, "parameters": {}}))
     hook.before_pipeline_run({"pipeline_names": None}, registered["__default__"])
     with caplog.at_level(logging.INFO, logger="vad_kedro.hooks"):
         hook.before_node_run(smm)
@@ -123,7 +124,8 @@ def test_run_start_removes_files_left_by_a_killed_save(tmp_path, caplog):
     version.mkdir(parents=True)
     (version / ".model.pt.999999999-abcd.pt.tmp").write_bytes(b"half")   # no such process
     hook = RunStartHook()
-    hook.after_context_created(types.SimpleNamespace(project_path=tmp_path, config_loader={"globals": {}, "parameters": {}}))
+    hook.after_context_created(types.SimpleNamespace(project_path=tmp_path,
+                                                     config_loader={"globals": {}, "parameters": {}}))
     with caplog.at_level(logging.WARNING, logger="vad_kedro.hooks"):
         hook.before_pipeline_run({"pipeline_names": None}, types.SimpleNamespace(nodes=[]), None)
     assert not version.exists()
@@ -138,7 +140,8 @@ def test_run_start_skips_or_refuses_a_pipeline_the_dataset_cannot_feed(tmp_path,
     from vad_kedro.pipeline_registry import method_node_names
 
     hook = RunStartHook()
-    hook.after_context_created(types.SimpleNamespace(project_path=tmp_path, config_loader={"globals": {}, "parameters": {}}))
+    hook.after_context_created(types.SimpleNamespace(project_path=tmp_path,
+                                                     config_loader={"globals": {}, "parameters": {}}))
     hook._skipped = {"weak_supervision": "dataset d has no video labels"}
     with caplog.at_level(logging.WARNING, logger="vad_kedro.hooks"):
         hook.before_pipeline_run({"pipeline_names": []}, types.SimpleNamespace(nodes=[]), None)

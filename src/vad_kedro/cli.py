@@ -64,7 +64,7 @@ def user_error(exc: BaseException) -> str | None:
 
 
 def readable_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a click callback: user errors become one paragraph and exit code 1 (130 for Ctrl-C; see module docstring)."""
+    """Wrap a click callback: user errors become one paragraph, exit code 1 (130 for Ctrl-C); see module docstring."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -95,6 +95,14 @@ def test_preprocessing_and_baseline_groups_are_validated():
             {**base, "evaluation": {**base["evaluation"], "baseline": {"enabled": True, "smooth_sigma": "x"}}})
 
 
+def _group(name: str, env: str) -> dict:
+    """``parameters_<name>.yml``'s group as Kedro merges it for ``env`` (soft merge over base)."""
+    raw = yaml.safe_load((CONF / "base" / f"parameters_{name}.yml").read_text())[name]
+    if env != "base":
+        raw = _deep_merge(raw, yaml.safe_load((CONF / env / f"parameters_{name}.yml").read_text())[name])
+    return raw
+
+
 def _deep_merge(base: dict, over: dict) -> dict:
     out = dict(base)
     for k, v in over.items():
@@ -108,9 +116,7 @@ def test_memory_fusion_parameters_are_typed(env, tmp_path):
 
     from vad_kedro.core.params import MemoryFusionParams, plain
 
-    raw = yaml.safe_load((CONF / "base" / "parameters_memory_fusion.yml").read_text())["memory_fusion"]
-    if env != "base":
-        raw = _deep_merge(raw, yaml.safe_load((CONF / env / "parameters_memory_fusion.yml").read_text())["memory_fusion"])
+    raw = _group("memory_fusion", env)
     params = MemoryFusionParams.model_validate(raw)
     assert plain(params) == raw and params["fusion"]["anomaly_objects"] == raw["fusion"]["anomaly_objects"]
     torch.save({"params": plain(params)}, tmp_path / "ckpt.pt")          # as pack_checkpoint stores it
@@ -125,11 +131,10 @@ def test_memory_fusion_parameters_are_typed(env, tmp_path):
 def test_two_stream_parameters_are_typed(env):
     from vad_kedro.core.params import TwoStreamParams, plain
 
-    raw = yaml.safe_load((CONF / "base" / "parameters_two_stream.yml").read_text())["two_stream"]
-    if env != "base":
-        raw = _deep_merge(raw, yaml.safe_load((CONF / env / "parameters_two_stream.yml").read_text())["two_stream"])
+    raw = _group("two_stream", env)
     assert plain(TwoStreamParams.model_validate(raw)) == raw
-    with pytest.raises(ParameterError, match=r"^two_stream\.mle\.crop_fuse: input should be 'mean' or 'max', got 'min'\.$"):
+    with pytest.raises(ParameterError,
+                       match=r"^two_stream\.mle\.crop_fuse: input should be 'mean' or 'max', got 'min'\.$"):
         TwoStreamParams.model_validate(_deep_merge(raw, {"mle": {"crop_fuse": "min"}}))
 
 
@@ -143,9 +148,7 @@ def test_two_stream_has_no_code_default_for_a_yaml_key():
 def test_state_machine_parameters_are_typed(env):
     from vad_kedro.core.params import StateMachineParams, plain
 
-    raw = yaml.safe_load((CONF / "base" / "parameters_state_machine.yml").read_text())["state_machine"]
-    if env != "base":
-        raw = _deep_merge(raw, yaml.safe_load((CONF / env / "parameters_state_machine.yml").read_text())["state_machine"])
+    raw = _group("state_machine", env)
     assert plain(StateMachineParams.model_validate(raw)) == raw
     with pytest.raises(ParameterError, match=r"^state_machine\.smm\.s4_mode: input should be 'diag' or 'nplr'"):
         StateMachineParams.model_validate(_deep_merge(raw, {"smm": {"s4_mode": "dense"}}))
@@ -162,9 +165,7 @@ def test_state_machine_has_no_code_default_for_a_yaml_key():
 def test_self_paced_parameters_are_typed(env):
     from vad_kedro.core.params import SelfPacedParams, plain
 
-    raw = yaml.safe_load((CONF / "base" / "parameters_self_paced.yml").read_text())["self_paced"]
-    if env != "base":
-        raw = _deep_merge(raw, yaml.safe_load((CONF / env / "parameters_self_paced.yml").read_text())["self_paced"])
+    raw = _group("self_paced", env)
     assert plain(SelfPacedParams.model_validate(raw)) == raw
     with pytest.raises(ParameterError, match=r"^self_paced\.train\.sp_mode: input should be 'mixture', 'hard', "):
         SelfPacedParams.model_validate(_deep_merge(raw, {"train": {"sp_mode": "soft"}}))

@@ -61,7 +61,7 @@ def _writer_alive(name: str, mtime: float) -> bool:
 
 
 def remove_stale_temporaries(root: Path, skip: tuple[str, ...] = ("01_raw",)) -> list[Path]:
-    """Delete temporary files of :func:`atomic_write` left by killed processes, and the version folders they leave empty.
+    """Delete :func:`atomic_write` temporaries left by killed processes, and the version folders they leave empty.
 
     A save killed mid-write (SIGKILL, power loss) leaves ``.model.pt.<pid>-<random>.pt.tmp`` in a
     version folder without ``model.pt``; loading ignores such a folder (Kedro picks the newest
