@@ -24,7 +24,7 @@ from kedro_mlflow.framework.hooks.utils import _flatten_dict
 from vad_kedro.core.errors import RunInterrupted
 from vad_kedro.core.params import Params
 from vad_kedro.core.requirements import requirement_error, unmet_requirements
-from vad_kedro.io.datasets import atomic_write, remove_stale_temporaries
+from vad_kedro.io.datasets import atomic_write, process_alive, remove_stale_temporaries
 
 logger = logging.getLogger(__name__)
 
@@ -184,16 +184,6 @@ PID_TAG, HOST_TAG = "vad_kedro.pid", "vad_kedro.host"
 UNTAGGED_RUN_AGE_S = 24 * 3600
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def fail_orphaned_runs(client: Any, experiment_id: str, current_run_id: str) -> list[str]:
     """Mark FAILED the RUNNING runs of an experiment whose process is gone; returns their ids.
 
@@ -208,7 +198,7 @@ def fail_orphaned_runs(client: Any, experiment_id: str, current_run_id: str) -> 
             continue
         tags = run.data.tags
         if PID_TAG in tags:
-            orphan = tags.get(HOST_TAG) == host and not _process_alive(int(tags[PID_TAG]))
+            orphan = tags.get(HOST_TAG) == host and not process_alive(int(tags[PID_TAG]))
         else:
             orphan = now_ms - (run.info.start_time or now_ms) > UNTAGGED_RUN_AGE_S * 1000
         if orphan:

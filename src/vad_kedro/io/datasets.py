@@ -47,17 +47,22 @@ _TMP_PID = re.compile(r"^\..+\.(\d+)-[^.]+\..*tmp$")
 _UNOWNED_TMP_AGE_S = 3600.0
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (signal 0 probes without signalling)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # it exists (another user's)
+        return True
+    return True
+
+
 def _writer_alive(name: str, mtime: float) -> bool:
     match = _TMP_PID.match(name)
     if not match:
         return time.time() - mtime < _UNOWNED_TMP_AGE_S
-    try:
-        os.kill(int(match.group(1)), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:   # the process exists (another user's)
-        return True
-    return True
+    return process_alive(int(match.group(1)))
 
 
 def remove_stale_temporaries(root: Path, skip: tuple[str, ...] = ("01_raw",)) -> list[Path]:
