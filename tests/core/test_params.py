@@ -176,3 +176,13 @@ def test_self_paced_has_no_code_default_for_a_yaml_key():
     yaml_keys = _leaf_keys(yaml.safe_load((CONF / "base" / "parameters_self_paced.yml").read_text()))
     src = (CONF.parent / "src" / "vad_kedro" / "pipelines" / "self_paced" / "nodes.py").read_text()
     assert {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} == set()
+
+
+def test_inference_parameters_are_typed():
+    from vad_kedro.core.params import InferenceParams
+
+    raw = _group("inference", "base")
+    assert dict(InferenceParams.model_validate(raw)) == raw
+    with pytest.raises(ParameterError, match=r"^inference\.threshold_percentile: input should be less than or equal "
+                                             r"to 100, got 101\.$"):
+        InferenceParams.model_validate({**raw, "threshold_percentile": 101})

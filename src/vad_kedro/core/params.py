@@ -489,3 +489,14 @@ class SelfPacedParams(Params):
     train: _SPTrain
     scoring: _SPScoring
     variants: dict[str, _SPVariant]
+
+
+# ------------------------------------------------------------------------------- inference
+class InferenceParams(Params):
+    """``inference`` (conf/base/parameters_inference.yml)."""
+
+    group: ClassVar[str] = "inference"
+    n_reference_videos: PosInt
+    threshold_percentile: Annotated[float, Field(ge=0, le=100)]
+    output_dir: str
+    top_boxes: NonNegInt
