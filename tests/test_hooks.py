@@ -3,6 +3,7 @@
 import json
 import logging
 import types
+from collections.abc import Mapping
 
 from vad_kedro import hooks
 from vad_kedro.hooks import NodeTimingHook
@@ -36,7 +37,8 @@ def test_default_run_names_the_pipeline_of_each_node(tmp_path, caplog, monkeypat
                                              "lpg.train_smm": "state_machine"}
     monkeypatch.setattr(hooks, "_registered_pipelines", lambda: registered)
     hook = NodeTimingHook()
-    hook.after_context_created(types.SimpleNamespace(project_path=tmp_path, config_loader={"globals": {}}))
+    hook.after_context_created(types.SimpleNamespace(project_path=tmp_path,
+                                                     config_loader={"globals": {}, "parameters": {}}))
     hook.before_pipeline_run({"pipeline_names": None}, registered["__default__"])
     with caplog.at_level(logging.INFO, logger="vad_kedro.hooks"):
         hook.before_node_run(smm)
@@ -46,7 +48,7 @@ def test_default_run_names_the_pipeline_of_each_node(tmp_path, caplog, monkeypat
 def _flat(d: dict, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in d.items():
-        if isinstance(v, dict):
+        if isinstance(v, Mapping):      # typed parameter groups (vad_kedro.core.params) are Mappings
             out.update(_flat(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = str(v)
@@ -83,3 +85,67 @@ def test_batched_hook_logs_a_parameter_once_and_long_values_by_strategy(monkeypa
     hook.before_node_run(None, None, {"params:a": {"b": 1, "c": long}, "frames": object()}, False)
     hook.before_node_run(None, None, {"params:a": {"b": 1, "c": long}, "params:seed": 7}, False)
     assert calls == [{"a.b": 1}, {"tag": "a.c"}, {"seed": 7}]
+
+
+def test_two_runs_writing_timings_at_once_do_not_collide(tmp_path):
+    """Issue 16, case 7: the timings file was written through one fixed temporary name."""
+    import threading
+
+    context = types.SimpleNamespace(project_path=tmp_path, config_loader={"globals": {"data_root": "data"}})
+    errors = []
+
+    def run(name: str) -> None:
+        hook = NodeTimingHook()
+        hook.after_context_created(context)
+        node = types.SimpleNamespace(name=name)
+        hook.before_pipeline_run({"pipeline_names": ["x"]}, types.SimpleNamespace(nodes=[node]))
+        try:
+            for _ in range(300):
+                hook.before_node_run(node)
+                hook.after_node_run(node)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(f"n{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    folder = tmp_path / "data" / "08_reporting"
+    assert errors == []
+    assert json.loads((folder / "node_timings.json").read_text())
+    assert [p.name for p in folder.iterdir()] == ["node_timings.json"]   # no temporary file left
+
+
+def test_run_start_removes_files_left_by_a_killed_save(tmp_path, caplog):
+    from vad_kedro.hooks import RunStartHook
+
+    version = tmp_path / "data" / "06_models" / "rtfm" / "model.pt" / "2026-01-02T00.00.00.000Z"
+    version.mkdir(parents=True)
+    (version / ".model.pt.999999999-abcd.pt.tmp").write_bytes(b"half")   # no such process
+    hook = RunStartHook()
+    hook.after_context_created(types.SimpleNamespace(project_path=tmp_path,
+                                                     config_loader={"globals": {}, "parameters": {}}))
+    with caplog.at_level(logging.WARNING, logger="vad_kedro.hooks"):
+        hook.before_pipeline_run({"pipeline_names": None}, types.SimpleNamespace(nodes=[]), None)
+    assert not version.exists()
+    assert "left by an interrupted save" in caplog.text
+
+
+def test_run_start_skips_or_refuses_a_pipeline_the_dataset_cannot_feed(tmp_path, caplog):
+    import pytest
+
+    from vad_kedro.core.errors import DataError
+    from vad_kedro.hooks import RunStartHook
+    from vad_kedro.pipeline_registry import method_node_names
+
+    hook = RunStartHook()
+    hook.after_context_created(types.SimpleNamespace(project_path=tmp_path,
+                                                     config_loader={"globals": {}, "parameters": {}}))
+    hook._skipped = {"weak_supervision": "dataset d has no video labels"}
+    with caplog.at_level(logging.WARNING, logger="vad_kedro.hooks"):
+        hook.before_pipeline_run({"pipeline_names": []}, types.SimpleNamespace(nodes=[]), None)
+    assert "weak_supervision skipped: dataset d has no video labels" in caplog.text
+    weak = [types.SimpleNamespace(name=n) for n in sorted(method_node_names("weak_supervision"))[:1]]
+    with pytest.raises(DataError, match="weak_supervision: cannot run: dataset d has no video labels"):
+        hook.before_pipeline_run({"pipeline_names": ["weak_supervision"]}, types.SimpleNamespace(nodes=weak), None)

@@ -6,19 +6,28 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import signal
+import socket
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.entities import RunStatus
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from kedro.framework import project
 from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.framework.hooks.utils import _flatten_dict
 
+from vad_kedro.core.errors import RunInterrupted
+from vad_kedro.core.params import Params
+from vad_kedro.core.requirements import requirement_error, unmet_requirements
 from vad_kedro.core.runtime import seed_offset, torch_threads
+from vad_kedro.io.datasets import atomic_write, process_alive, remove_stale_temporaries
 
 logger = logging.getLogger(__name__)
 
@@ -127,10 +136,106 @@ class NodeTimingHook:
         except json.JSONDecodeError:
             data = {}
         data[node.name] = round(seconds, 3)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        tmp.replace(path)
+        # a unique temporary name per write: two runs at once must not write through the same file
+        atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=1, sort_keys=True)), ".json")
+
+
+class RunStartHook:
+    """Checks and clean-up at the start of every run, before any node runs.
+
+    - checks what each method pipeline needs from the dataset (:mod:`vad_kedro.core.requirements`,
+      e.g. abnormal training videos for weak_supervision): the default pipeline leaves out the
+      pipelines the dataset cannot feed (one warning; the leaderboard notes it), and a run that
+      selects such a pipeline stops at once with a DataError saying what is missing;
+    - removes temporary files that killed saves left behind (and version folders left without
+      their file), naming them in one warning;
+    - while the pipeline runs, Ctrl-C raises :class:`~vad_kedro.core.errors.RunInterrupted`, so
+      Kedro prints its ``--from-nodes`` resume suggestion and the MLflow run is marked KILLED.
+    """
+
+    def __init__(self) -> None:
+        self._data_root = Path("data")
+        self._skipped: dict[str, str] = {}
+        self._previous_sigint: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._data_root = Path(context.project_path) / context.config_loader["globals"].get("data_root", "data")
+        dataset = context.config_loader["parameters"].get("dataset")
+        self._skipped = unmet_requirements(dataset) if isinstance(dataset, Mapping) else {}
+        if self._skipped:   # the session looks "__default__" up after this hook
+            from vad_kedro.pipeline_registry import register_pipelines
+
+            project.pipelines["__default__"] = register_pipelines(self._skipped)["__default__"]
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from vad_kedro.pipeline_registry import method_node_names
+
+        selected = {n.name for n in pipeline.nodes}
+        for name, reason in self._skipped.items():
+            if selected & method_node_names(name):
+                raise requirement_error(name, reason)
+            if not run_params.get("pipeline_names"):
+                logger.warning("%s skipped: %s (the leaderboard notes it)", name, reason)
+        removed = remove_stale_temporaries(self._data_root)
+        if removed:
+            logger.warning("removed %d files and folders left by an interrupted save: %s", len(removed),
+                           ", ".join(str(p) for p in removed[:10]))
+        self._previous_sigint = install_interrupt_handler()
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        restore_interrupt_handler(self._previous_sigint)
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        restore_interrupt_handler(self._previous_sigint)
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # a second Ctrl-C stops at once
+    raise RunInterrupted("interrupted by Ctrl-C")
+
+
+def install_interrupt_handler() -> Any:
+    """Make Ctrl-C raise :class:`RunInterrupted` (an Exception Kedro handles); returns the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, _raise_interrupted)
+
+
+def restore_interrupt_handler(previous: Any) -> None:
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, previous)
+
+
+PID_TAG, HOST_TAG = "vad_kedro.pid", "vad_kedro.host"
+#: A RUNNING run without a process tag (started before tags were set) is taken as orphaned after this.
+UNTAGGED_RUN_AGE_S = 24 * 3600
+
+
+def fail_orphaned_runs(client: Any, experiment_id: str, current_run_id: str) -> list[str]:
+    """Mark FAILED the RUNNING runs of an experiment whose process is gone; returns their ids.
+
+    A run killed by SIGKILL (or a power cut) never ends, so MLflow shows it RUNNING for ever. Each
+    run is tagged with its host and process id; a RUNNING run of this host whose process no longer
+    exists is an orphan. Runs of other hosts are left alone; untagged runs count as orphans after a day.
+    """
+    host, now_ms = socket.gethostname(), time.time() * 1000
+    orphans = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+        if run.info.run_id == current_run_id:
+            continue
+        tags = run.data.tags
+        if PID_TAG in tags:
+            orphan = tags.get(HOST_TAG) == host and not process_alive(int(tags[PID_TAG]))
+        else:
+            orphan = now_ms - (run.info.start_time or now_ms) > UNTAGGED_RUN_AGE_S * 1000
+        if orphan:
+            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+            orphans.append(run.info.run_id)
+    return orphans
 
 
 class BatchedMlflowHook(MlflowHook):
@@ -152,6 +257,28 @@ class BatchedMlflowHook(MlflowHook):
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         self._logged = set()
         super().before_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
+        active = mlflow.active_run()
+        if not self._is_mlflow_enabled or active is None:
+            return
+        mlflow.set_tags({PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+        orphans = fail_orphaned_runs(mlflow.MlflowClient(), active.info.experiment_id, active.info.run_id)
+        if orphans:
+            logger.warning("marked %d MLflow runs FAILED that a killed process had left RUNNING: %s", len(orphans),
+                           ", ".join(orphans))
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Ctrl-C ends the run as KILLED (the plugin marks every error FAILED; without this hook, FINISHED)."""
+        if not (isinstance(error, RunInterrupted) and self._is_mlflow_enabled and not self._already_active_mlflow):
+            super().on_pipeline_error(error=error, run_params=run_params, pipeline=pipeline, catalog=catalog)
+            return
+        while mlflow.active_run():
+            mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        if self.run_id is not None:
+            client = mlflow.MlflowClient()
+            if client.get_run(self.run_id).info.status == "RUNNING":
+                client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.KILLED))
+            logger.warning("MLflow run %s marked KILLED (interrupted)", self.run_id)
 
     @hook_impl
     def before_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any], is_async: bool) -> None:
@@ -160,7 +287,8 @@ class BatchedMlflowHook(MlflowHook):
             mlflow.start_run(run_id=self.run_id, nested=self.mlflow_config.tracking.run.nested)
         if not self._is_mlflow_enabled:
             return
-        params = {k.removeprefix("params:"): v for k, v in inputs.items() if k.startswith("params:") or k == "parameters"}
+        params = {k.removeprefix("params:"): v.to_dict() if isinstance(v, Params) else v
+                  for k, v in inputs.items() if k.startswith("params:") or k == "parameters"}
         if self.flatten:
             params = _flatten_dict(d=params, recursive=self.recursive, sep=self.sep)
         fresh = {self.sanitize_param_name(k): v for k, v in params.items()}

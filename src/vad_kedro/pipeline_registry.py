@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Mapping
 
 from kedro.pipeline import Pipeline
 
@@ -40,8 +41,20 @@ def upstream_for(pipeline: Pipeline, producers: Pipeline) -> Pipeline:
     return producers.to_outputs(*needed) if needed else Pipeline([])
 
 
-def register_pipelines() -> dict[str, Pipeline]:
-    """Register the project's pipelines (only those present in this checkout)."""
+def method_node_names(name: str) -> set[str]:
+    """Names of the nodes of method pipeline ``name`` itself (no upstream, no evaluation)."""
+    module = _load(name)
+    return {n.name for n in module.create_pipeline().nodes} if module else set()
+
+
+def register_pipelines(skip: Mapping[str, str] | None = None) -> dict[str, Pipeline]:
+    """Register the project's pipelines (only those present in this checkout).
+
+    ``skip`` maps method pipelines to leave out of ``__default__`` to the reason (the dataset
+    cannot feed them, :mod:`vad_kedro.core.requirements`); the reason is printed under the
+    leaderboard. The pipelines registered under their own names are unchanged.
+    """
+    skip = dict(skip or {})
     pre = preprocessing.create_pipeline()
     fe_module = _load("feature_extraction")
     fe = fe_module.create_pipeline() if fe_module else Pipeline([])
@@ -66,12 +79,15 @@ def register_pipelines() -> dict[str, Pipeline]:
     methods_pipeline = Pipeline([])
     for name, module in modules.items():
         method = module.create_pipeline()
-        all_methods += module.METHODS
-        methods_pipeline += method
+        if name not in skip:
+            all_methods += module.METHODS
+            methods_pipeline += method
         core = method + evaluation.create_pipeline(module.METHODS, name, method_pipeline)
         pipelines[name] = upstream_for(core, producers) + core
 
-    everything = producers + baseline + methods_pipeline + evaluation.create_pipeline(all_methods, None, method_pipeline)
+    notes = tuple(f"{name} was not run: {reason}" for name, reason in skip.items())
+    everything = producers + baseline + methods_pipeline + evaluation.create_pipeline(all_methods, None,
+                                                                                      method_pipeline, notes)
     pipelines["__default__"] = everything
     if fe_module:
         inference_pipeline = inference.create_pipeline(modules, fe)

@@ -107,3 +107,62 @@ def test_cached_partitions_keep_other_data_as_is():
     assert ds.load() is frame
     ds.save({})
     assert ds.load() == {}
+
+
+# ------------------------------------------------------------------ killed saves (issue 16, case 3)
+_KILLED_SAVE = """
+import sys, time, torch
+from kedro.io.core import Version
+from vad_kedro.io import TorchStateDataset
+
+def slow_save(obj, path):
+    with open(path, "wb") as fh:
+        fh.write(b"x" * 100_000)
+        fh.flush()
+        print("writing", flush=True)
+        time.sleep(60)
+
+torch.save = slow_save
+TorchStateDataset(sys.argv[1], version=Version(None, sys.argv[2])).save({"w": torch.zeros(3)})
+"""
+
+
+def test_save_killed_mid_write_leaves_nothing_after_the_next_start(tmp_path):
+    """SIGKILL during a model save left ``.model.pt.<random>.pt.tmp`` in a version folder for ever."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from vad_kedro.io.datasets import remove_stale_temporaries
+
+    filepath = tmp_path / "06_models" / "rtfm" / "model.pt"
+    TorchStateDataset(str(filepath), version=Version(None, "2026-01-01T00.00.00.000Z")).save({"w": torch.ones(3)})
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SAVE, str(filepath), "2026-01-02T00.00.00.000Z"],
+                            stdout=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        assert proc.stdout.readline().strip() == b"writing"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    broken = filepath / "2026-01-02T00.00.00.000Z"
+    assert [p.name.endswith(".pt.tmp") for p in broken.iterdir()] == [True]      # the state the issue found
+    # loading ignores the version folder without its file; the next start removes it
+    assert torch.equal(TorchStateDataset(str(filepath), version=Version(None, None)).load()["w"], torch.ones(3))
+    removed = remove_stale_temporaries(tmp_path)
+    assert not broken.exists() and broken in removed
+    assert sorted(p.name for p in filepath.iterdir()) == ["2026-01-01T00.00.00.000Z"]
+
+
+def test_temporary_file_of_a_running_writer_is_kept(tmp_path):
+    import os
+
+    from vad_kedro.io.datasets import remove_stale_temporaries
+
+    mine = tmp_path / f".a.npy.{os.getpid()}-abc123.npy.tmp"
+    mine.write_bytes(b"in progress")
+    old_unowned = tmp_path / ".b.npy.abc123.npy.tmp"            # written before names carried a pid
+    old_unowned.write_bytes(b"old")
+    os.utime(old_unowned, (0, 0))
+    assert remove_stale_temporaries(tmp_path) == [old_unowned]
+    assert mine.exists()

@@ -172,3 +172,56 @@ def test_ucsd_m_unparseable_range(tmp_path):
     f.write_text("TestVideoFile{end+1}.gt_frame = [61-180];\n")
     with pytest.raises(DataError, match="cannot parse range"):
         readers.read_ucsd_m(f)
+
+
+# ------------------------------------------------------------------ strict decoding (issue 16, case 1)
+def _truncate(path: Path, keep: float = 1 / 3) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "tif", "bmp"])
+def test_truncated_frame_is_a_data_error_naming_the_file(tmp_path, ext):
+    """A frame cut to a third of its bytes stops the run (libjpeg alone decodes it half grey)."""
+    _write_frames(tmp_path / "v", 3, ext=ext)
+    _truncate(tmp_path / "v" / f"001.{ext}")
+    video = readers.VideoSource("test_v", "test", "v", tmp_path / "v", readers.list_frames(tmp_path / "v"), 3)
+    with pytest.raises(DataError, match=rf"v/001\.{ext}: unreadable frame"):
+        readers.read_video_frames(video)
+
+
+def test_jpeg_cut_just_before_its_end_marker_is_rejected(tmp_path):
+    _write_frames(tmp_path / "v", 1)
+    path = tmp_path / "v" / "000.jpg"
+    path.write_bytes(path.read_bytes()[:-2])
+    with pytest.raises(DataError, match=r"000\.jpg: unreadable frame: truncated JPEG"):
+        readers.read_frame(path)
+
+
+def test_jpeg_with_trailing_zero_padding_is_accepted(tmp_path):
+    _write_frames(tmp_path / "v", 1)
+    path = tmp_path / "v" / "000.jpg"
+    path.write_bytes(path.read_bytes() + b"\x00" * 16)
+    assert readers.read_frame(path).shape == (24, 32, 3)
+
+
+@pytest.mark.parametrize("suffix,fourcc", [(".avi", "MJPG"), (".mp4", "mp4v")])
+def test_truncated_video_file_is_a_data_error(tmp_path, suffix, fourcc):
+    path = tmp_path / f"clip{suffix}"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, (64, 48))
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        writer.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    assert readers.count_video_frames(path) == 30
+    _truncate(path)
+    with pytest.raises(DataError, match=rf"clip{suffix}: (truncated or corrupt video|cannot open video file)"):
+        readers.count_video_frames(path)
+
+
+def test_truncated_jpeg_is_found_by_the_index_before_any_decoding(tmp_path):
+    ds = _ped2_like(tmp_path)
+    _mat_gt(tmp_path / "ped2.mat", [[[3], [5]], [[1], [2]]])
+    _truncate(tmp_path / "testing" / "frames" / "02" / "004.jpg")
+    with pytest.raises(DataError, match=r"testing/frames/02/004\.jpg: unreadable frame: truncated JPEG"):
+        readers.discover_videos(ds)

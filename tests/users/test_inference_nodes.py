@@ -11,6 +11,7 @@ from vad_kedro.pipelines.inference import nodes
 
 TRAINERS = {"rtfm": "weak_supervision", "lpg": "state_machine"}
 NEEDED = {"rtfm": ["rtfm.model"], "lpg": ["lpg.model"]}
+INFERENCE = {"n_reference_videos": 3, "threshold_percentile": 99, "output_dir": "unused", "top_boxes": 3}   # the YAML keys
 
 
 def _check(video_path, method, models=(LazyCheckpoint("x.pt", "rtfm"), LazyCheckpoint(None, "lpg"))):
@@ -54,7 +55,7 @@ def test_valid_request_and_index(tmp_path):
     index = pd.DataFrame({"video_id": ["train_a", "train_b", "train_c", "test_01"], "split": ["train", "val", "train", "test"],
                           "source_path": ["a", "b", "c", "d"], "n_frames": [5, 5, 5, 5], "fps": [10.0] * 4,
                           "height": [16] * 4, "width": [24] * 4, "video_label": [0, 0, 1, 1], "anomaly_types": [""] * 4})
-    out = nodes.build_inference_index(req, index, {"n_reference_videos": 3})
+    out = nodes.build_inference_index(req, index, {**INFERENCE, "n_reference_videos": 3})
     assert out["video_id"].tolist() == ["input", "train_b", "train_a"]        # val normals first, no abnormal one
     assert (out["split"] == "test").all() and out.loc[0, "height"] == 16 and out.loc[0, "width"] == 24
     frames = nodes.inference_frames(out, {"train_a": lambda: "A", "train_b": lambda: "B"})
@@ -68,7 +69,7 @@ def test_outputs_threshold_and_no_partial_folder(tmp_path):
     index = pd.DataFrame({"video_id": ["input", "ref"], "fps": [10.0, 10.0]})
     frames = {"input": lambda: np.zeros((T, 16, 24, 3), np.uint8)}
     req = {"name": "clip", "method": "rtfm", "object_level": False}
-    params = {"threshold_percentile": 99, "output_dir": str(tmp_path / "out")}
+    params = {**INFERENCE, "threshold_percentile": 99, "output_dir": str(tmp_path / "out")}
     summary = nodes.write_outputs(req, scores, index, frames, params)
     assert summary["threshold"] == pytest.approx(np.percentile(np.linspace(0, 0.5, 100), 99))
     table = pd.read_csv(tmp_path / "out" / "clip" / "scores.csv")

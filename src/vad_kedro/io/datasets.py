@@ -10,7 +10,9 @@ import copy
 import functools
 import json
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -23,9 +25,14 @@ from kedro_datasets.partitions import PartitionedDataset
 
 
 def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
-    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then move it to ``path``."""
+    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then move it to ``path``.
+
+    The temporary name is unique (``.<name>.<pid>-<random><suffix>.tmp``) and carries the writer's
+    process id, so :func:`remove_stale_temporaries` can tell a file left by a killed process from
+    one another run is writing.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix + ".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=suffix + ".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
@@ -33,6 +40,64 @@ def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") ->
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+_TMP_PID = re.compile(r"^\..+\.(\d+)-[^.]+\..*tmp$")
+#: A temporary file without a process id in its name (written before ids were added) is stale after this.
+_UNOWNED_TMP_AGE_S = 3600.0
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (signal 0 probes without signalling)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # it exists (another user's)
+        return True
+    return True
+
+
+def _writer_alive(name: str, mtime: float) -> bool:
+    match = _TMP_PID.match(name)
+    if not match:
+        return time.time() - mtime < _UNOWNED_TMP_AGE_S
+    return process_alive(int(match.group(1)))
+
+
+def remove_stale_temporaries(root: Path, skip: tuple[str, ...] = ("01_raw",)) -> list[Path]:
+    """Delete :func:`atomic_write` temporaries left by killed processes, and the version folders they leave empty.
+
+    A save killed mid-write (SIGKILL, power loss) leaves ``.model.pt.<pid>-<random>.pt.tmp`` in a
+    version folder without ``model.pt``; loading ignores such a folder (Kedro picks the newest
+    version that has the file), and this removes it. Files of writers still running are kept.
+    Returns the removed paths (files and folders).
+    """
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for dirpath, dirnames, filenames in os.walk(root):
+        if Path(dirpath) == root:
+            dirnames[:] = [d for d in dirnames if d not in skip]
+        for name in filenames:
+            if not (name.startswith(".") and name.endswith(".tmp")):
+                continue
+            path = Path(dirpath) / name
+            try:
+                if _writer_alive(name, path.stat().st_mtime):
+                    continue
+                path.unlink()
+            except FileNotFoundError:   # its writer finished meanwhile
+                continue
+            removed.append(path)
+            folder = path.parent
+            try:
+                if folder != root and not any(folder.iterdir()):
+                    folder.rmdir()      # a version folder that never received its file
+                    removed.append(folder)
+            except OSError:
+                pass
+    return removed
 
 
 class _LocalVersioned(AbstractVersionedDataset):

@@ -69,14 +69,23 @@ def _video_dirs(folder: Path) -> list[Path]:
 
 
 def count_video_frames(path: Path) -> int:
-    """Number of decodable frames of a video file (decodes it once; container counts lie)."""
+    """Number of decodable frames of a video file (decodes it once).
+
+    A truncated or corrupt file decodes fewer frames than its container declares: that is a
+    DataError. Container counts of some formats are estimates (mp4: duration × fps), so a
+    shortfall of up to ``max(1, 2 %)`` frames is accepted.
+    """
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise DataError(path, "cannot open video file")
+        raise DataError(path, "cannot open video file (truncated, corrupt or not a video)")
+    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     n = 0
     while cap.grab():
         n += 1
     cap.release()
+    if declared > 0 and n < declared - max(1, declared // 50):
+        raise DataError(path, f"truncated or corrupt video: only {n} of the {declared} frames its container "
+                              "declares can be decoded (replace the file)")
     return n
 
 
@@ -216,7 +225,8 @@ def discover_videos(dataset: dict) -> list[VideoSource]:
     """All videos of a dataset with their test labels, validated (no frame is decoded here)."""
     root = Path(dataset["root"])
     if not root.is_dir():
-        raise DataError(root, "dataset folder not found (set dataset.root, or put the data in data/01_raw)")
+        raise DataError(root, "dataset folder not found",
+                        hint="set dataset.root, or put the data in data/01_raw (see README, 'Adding a real dataset')")
     fmt = dataset.get("format", "frame_folder")
     pattern = dataset.get("frames_glob", "*")
     if fmt == "frame_folder":
@@ -238,8 +248,7 @@ def discover_videos(dataset: dict) -> list[VideoSource]:
         if v.n_frames == 0:
             raise DataError(v.path, "empty video: no frames found")
         for f in v.frame_files:
-            if f.stat().st_size == 0:
-                raise DataError(f, "unreadable frame: zero-length file")
+            check_frame_file(f)
     _attach_labels(root, dataset, test)
     for v in test:
         if len(v.labels) != v.n_frames:
@@ -247,11 +256,50 @@ def discover_videos(dataset: dict) -> list[VideoSource]:
     return train + test
 
 
+_PNG_END = bytes.fromhex("0000000049454e44ae426082")   # the IEND chunk that closes every PNG
+
+
+def check_image_bytes(path: Path, data: bytes | np.ndarray) -> None:
+    """Raise DataError when an encoded image is visibly cut short.
+
+    libjpeg decodes a truncated JPEG, fills the missing rows with grey and only prints "Premature end
+    of JPEG file" (no file name, no error), so a JPEG must end with its EOI marker (``FF D9``, trailing
+    zero padding allowed) and a PNG with its IEND chunk. Truncated TIFF and BMP files already fail to
+    decode.
+    """
+    head = bytes(data[:8])
+    if head[:3] == b"\xff\xd8\xff":
+        tail = bytes(data[-4096:]).rstrip(b"\x00")
+        if not tail.endswith(b"\xff\xd9"):
+            raise DataError(path, "unreadable frame: truncated JPEG (no end-of-image marker); replace the file")
+    elif head == b"\x89PNG\r\n\x1a\n" and not bytes(data[-12:]) == _PNG_END:
+        raise DataError(path, "unreadable frame: truncated PNG (no IEND chunk); replace the file")
+
+
+def check_frame_file(path: Path) -> None:
+    """Cheap up-front check of one frame file (no decoding): not empty, not visibly truncated."""
+    size = path.stat().st_size
+    if size == 0:
+        raise DataError(path, "unreadable frame: zero-length file")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        fh.seek(max(0, size - 4096))
+        tail = fh.read()
+    check_image_bytes(path, np.frombuffer(head + tail if size > 4096 else tail, dtype=np.uint8))
+
+
 def read_frame(path: Path) -> np.ndarray:
-    """One RGB uint8 frame (grayscale sources become 3 identical channels)."""
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    """One RGB uint8 frame (grayscale sources become 3 identical channels); truncated files are DataErrors."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise DataError(path, f"unreadable frame: {exc.strerror or exc}") from exc
+    if data.size == 0:
+        raise DataError(path, "unreadable frame: zero-length file")
+    check_image_bytes(path, data)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise DataError(path, "unreadable frame: cannot decode image")
+        raise DataError(path, "unreadable frame: cannot decode image (truncated, corrupt or not an image)")
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     elif img.shape[2] == 4:
@@ -288,6 +336,9 @@ def read_video_frames(video: VideoSource, size: tuple[int, int] | None = None) -
             frames.append(_resize(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), size))
             ok, img = cap.read()
         cap.release()
+        if frames and video.n_frames and len(frames) != video.n_frames:
+            raise DataError(video.path, f"decoded {len(frames)} frames but the video was indexed with "
+                                        f"{video.n_frames} (file changed or corrupt: re-run preprocessing)")
     if not frames:
         raise DataError(video.path, "empty video: no decodable frames")
     return np.stack(frames)

@@ -4,9 +4,10 @@ A per-video output is recomputed only when its *key* changes. The key is a SHA-2
 (the video's fingerprint, the node's parameters, a code version, upstream keys, the stat of
 any extra input file). The fingerprint is taken from ``video_index`` plus the file-system stat
 of the video's source (``source_path``; several ``|``-joined paths for I3D feature lists):
-mtime (ns) and size for files, mtime and entry count for frame folders. Re-running the
-preprocessing, which rewrites the ``frames`` partitions, therefore does not invalidate features
-when the source videos did not change.
+mtime (ns) and size for files and, for frame folders, the name, size and mtime (ns) of every
+file in the folder (a frame replaced in place under the same name changes the key; the folder's
+own mtime and entry count do not see that). Re-running the preprocessing, which rewrites the
+``frames`` partitions, therefore does not invalidate features when the source videos did not change.
 """
 
 from __future__ import annotations
@@ -18,20 +19,28 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def path_stat(path: str | os.PathLike | None) -> list[int] | None:
-    """[mtime_ns, size or entry count] of a file or folder; None when it does not exist."""
+def folder_digest(path: str | os.PathLike) -> list[int | str]:
+    """[number of files, SHA-256 of (name, size, mtime_ns) of every file] of a folder (not recursive)."""
+    entries = []
+    with os.scandir(path) as it:
+        for entry in it:
+            if entry.is_file():
+                st = entry.stat()
+                entries.append(f"{entry.name}\0{st.st_size}\0{st.st_mtime_ns}")
+    entries.sort()
+    return [len(entries), hashlib.sha256("\n".join(entries).encode()).hexdigest()]
+
+
+def path_stat(path: str | os.PathLike | None) -> list[int | str] | None:
+    """[mtime_ns, size] of a file, :func:`folder_digest` of a folder; None when it does not exist."""
     if not path:
         return None
     try:
+        if os.path.isdir(path):
+            return folder_digest(path)
         st = os.stat(path)
     except OSError:
         return None
-    if os.path.isdir(path):
-        try:
-            n = len(os.listdir(path))
-        except OSError:
-            n = -1
-        return [int(st.st_mtime_ns), n]
     return [int(st.st_mtime_ns), int(st.st_size)]
 
 

@@ -63,3 +63,47 @@ def test_incremental_false_recomputes_everything(tmp_path):
     parts2, _ = nodes.extract_flow(vi, frames, FLOW_P, False, keys)
     parts3, _ = nodes.extract_flow(vi, frames, FLOW_P, True, keys)
     assert list(parts2) == ["train_a"] and parts3 == {}
+
+
+def test_a_corrupt_cached_partition_is_recomputed_once_with_a_warning(tmp_path, caplog):
+    """Issue 16, case 2: a cached file with NaN (or cut short) failed every later run until deleted by hand."""
+    import logging
+
+    import numpy as np
+
+    frames = {f"train_{n}": (lambda s=i: make_video(s)) for i, n in enumerate("ab")}
+    flow_store = PartitionedDataset(path=str(tmp_path / "flow"), dataset="vad_kedro.io.NpyDataset",
+                                    filename_suffix=".npy")
+    manifest = FeatureManifestDataset(str(tmp_path / "manifests/flow.json"), str(tmp_path / "flow"), ".npy",
+                                      finite=True)
+    index = pd.DataFrame([index_row("train_a", tmp_path / "a"), index_row("train_b", tmp_path / "b")])
+    assert _run(index, frames, flow_store, manifest) == ["train_a", "train_b"]
+
+    bad = tmp_path / "flow/train_a.npy"
+    arr = np.load(bad)
+    arr[0, 0, 0, 0] = np.nan
+    np.save(bad, arr)
+    with caplog.at_level(logging.WARNING):
+        assert _run(index, frames, flow_store, manifest) == ["train_a"]
+    assert f"{bad}: cached partition contains NaN or inf; it is recomputed" in caplog.text
+    assert np.isfinite(np.load(bad)).all()
+    assert _run(index, frames, flow_store, manifest) == []                       # fixed: cached again
+
+    cut = tmp_path / "flow/train_b.npy"
+    cut.write_bytes(cut.read_bytes()[:100])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert _run(index, frames, flow_store, manifest) == ["train_b"]
+    assert f"{cut}: cached partition cannot be read" in caplog.text
+
+
+def test_object_feature_check_ignores_nan_pose_rows(tmp_path):
+    import numpy as np
+
+    from vad_kedro.pipelines.feature_extraction.datasets import partition_problem
+
+    path = tmp_path / "v.npz"
+    np.savez(path, app=np.ones((2, 3)), vel=np.ones((2, 4)), pose=np.full((2, 34), np.nan))
+    assert partition_problem(path, ["app", "vel"]) is None
+    np.savez(path, app=np.ones((2, 3)), vel=np.array([[np.inf] * 4] * 2), pose=np.zeros((2, 34)))
+    assert partition_problem(path, ["app", "vel"]) == "array 'vel' contains NaN or inf"

@@ -4,6 +4,8 @@ import numpy as np
 
 from vad_kedro.pipelines.preprocessing import nodes
 
+PRE = {"working_size": None, "val_fraction": 0.5, "min_frames": 16}
+
 
 def test_ucf_release_indexes_through_preprocessing(tmp_path):
     rng = np.random.default_rng(0)
@@ -22,11 +24,11 @@ def test_ucf_release_indexes_through_preprocessing(tmp_path):
                "feature_dir": "features", "annotations": "Temporal_Anomaly_Annotation_for_Testing_Videos.txt",
                "n_crops": 10, "feature_dim": 8}
     manifest = nodes.prepare_raw(dataset)
-    index, labels = nodes.build_video_index(manifest, dataset, {"min_frames": 16})
+    index, labels = nodes.build_video_index(manifest, dataset, PRE)
     assert index["video_id"].tolist()[:2] == ["train_Abuse001_x264", "train_Arrest002_x264"]
     assert index.set_index("video_id").loc["test_Abuse028_x264", "n_frames"] == 64
     test_labels = labels[labels.video_id == "test_Abuse028_x264"]["label"].to_numpy()
     assert test_labels[17:33].all() and not test_labels[:17].any() and not test_labels[33:].any()
-    split = nodes.split_train_val(index, {"val_fraction": 0.5}, seed=0)
+    split = nodes.split_train_val(index, PRE, seed=0)
     assert sorted(split.loc[split.split == "val", "video_label"]) == [0, 1]
-    assert nodes.decode_frames(split, dataset, {}) == {}
+    assert nodes.decode_frames(split, dataset, PRE) == {}

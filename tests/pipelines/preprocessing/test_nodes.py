@@ -10,6 +10,8 @@ import pytest
 from vad_kedro.core.errors import DataError
 from vad_kedro.pipelines.preprocessing import nodes
 
+PRE = {"working_size": None, "val_fraction": 0.2, "min_frames": 1}   # every key the YAML defines
+
 
 def _dataset(root: Path, n_train=6, n_test=2, T=12) -> dict:
     rng = np.random.default_rng(0)
@@ -39,7 +41,7 @@ def _dataset(root: Path, n_train=6, n_test=2, T=12) -> dict:
 def test_index_labels_split_and_frames(tmp_path):
     ds = _dataset(tmp_path)
     manifest = nodes.prepare_raw(ds)
-    index, labels = nodes.build_video_index(manifest, ds, {"working_size": [10, 16], "min_frames": 4})
+    index, labels = nodes.build_video_index(manifest, ds, {**PRE, "working_size": [10, 16], "min_frames": 4})
     assert set(index.columns) >= {"video_id", "split", "n_frames", "video_label", "anomaly_types"}
     by_id = index.set_index("video_id")
     assert by_id.loc["train_a0", "video_label"] == 1 and by_id.loc["train_a0", "anomaly_types"] == "running"
@@ -49,22 +51,22 @@ def test_index_labels_split_and_frames(tmp_path):
     assert set(labels.loc[labels.label == 1, "anomaly_type"]) == {"falling"}
     assert (labels.loc[labels.label == 0, "anomaly_type"] == "").all()
 
-    split = nodes.split_train_val(index, {"val_fraction": 0.34}, seed=1)
+    split = nodes.split_train_val(index, {**PRE, "val_fraction": 0.34}, seed=1)
     val = split[split.split == "val"]
     assert sorted(val["video_label"]) == [0, 1]                     # stratified: one of each class
-    assert split.equals(nodes.split_train_val(index, {"val_fraction": 0.34}, seed=1))   # reproducible
+    assert split.equals(nodes.split_train_val(index, {**PRE, "val_fraction": 0.34}, seed=1))   # reproducible
     assert (split[split.video_id.str.startswith("test_")]["split"] == "test").all()     # test untouched
 
-    frames = nodes.decode_frames(split, ds, {"working_size": [10, 16]})
+    frames = nodes.decode_frames(split, ds, {**PRE, "working_size": [10, 16]})
     arr = frames["test_00"]()
     assert arr.shape == (12, 10, 16, 3) and arr.dtype == np.uint8
 
 
 def test_missing_root_and_too_short_videos(tmp_path):
     with pytest.raises(DataError, match="dataset folder not found"):
-        nodes.prepare_raw({"root": str(tmp_path / "missing"), "synthetic": None})
+        nodes.prepare_raw({"name": "x", "format": "frame_folder", "root": str(tmp_path / "missing"), "synthetic": None})
     ds = _dataset(tmp_path, T=3)
     np.save(tmp_path / "testing" / "test_frame_mask" / "00.npy", np.zeros(3, np.uint8))
     np.save(tmp_path / "testing" / "test_frame_mask" / "01.npy", np.zeros(3, np.uint8))
     with pytest.raises(DataError, match="fewer than preprocessing.min_frames=4"):
-        nodes.build_video_index(nodes.prepare_raw(ds), ds, {"min_frames": 4})
+        nodes.build_video_index(nodes.prepare_raw(ds), ds, {**PRE, "min_frames": 4})

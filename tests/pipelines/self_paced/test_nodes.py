@@ -36,18 +36,22 @@ def test_no_node_reads_labels():
     assert not LABEL_DATASETS & pipe.inputs()
 
 
-def test_pool_ignores_video_labels(tiny_dataset):
+def test_pool_ignores_video_labels(tiny_dataset, tiny_params):
     index = tiny_dataset[3]
-    assert select_pool(index, {"mode": "partial"}) == ["test_a", "test_b"]
+
+    def pool(index, **change):
+        return select_pool(index, {**tiny_params, **change})
+
+    assert pool(index, mode="partial") == ["test_a", "test_b"]
     # the pool does not depend on (or even need) video labels
-    assert select_pool(index.drop(columns=["video_label", "anomaly_types"]), {"mode": "merge"}) == [
+    assert pool(index.drop(columns=["video_label", "anomaly_types"]), mode="merge") == [
         "test_a", "test_b", "train_a"]
     with pytest.raises(ValueError, match="partial"):
-        select_pool(index, {"mode": "supervised"})
+        pool(index, mode="supervised")
     with pytest.raises(ValueError, match="merge_auc_includes_train"):
-        select_pool(index, {"mode": "merge", "merge_auc_includes_train": True})
+        pool(index, mode="merge", merge_auc_includes_train=True)
     with pytest.raises(DataError):
-        select_pool(index[index["split"] != "test"], {"mode": "partial"})
+        pool(index[index["split"] != "test"], mode="partial")
 
 
 # ---------------------------------------------------------------- scores
@@ -66,14 +70,14 @@ def _stcs(index_rows, videos, n_frames):
             "n_frames": np.asarray(n_frames, np.int32), "n_blocks": np.asarray(2)}
 
 
-def test_score_stcs_reads_checkpoint_stats():
+def test_score_stcs_reads_checkpoint_stats(tiny_params):
     stcs = _stcs([[0, 0, 0], [0, 1, 1]], ["test_a"], [2])
     ckpt = {"mu": torch.tensor([[1.0], [10.0]], dtype=torch.float64),
             "sigma": torch.tensor([[2.0], [5.0]], dtype=torch.float64)}
-    z = score_stcs(ckpt, stcs, np.array([[5.0], [20.0]]), {})
+    z = score_stcs(ckpt, stcs, np.array([[5.0], [20.0]]), tiny_params)
     assert z.tolist() == [2.0, 2.0] and z.dtype == np.float32
     with pytest.raises(DataError):
-        score_stcs(ckpt, stcs, np.array([[5.0]]), {})
+        score_stcs(ckpt, stcs, np.array([[5.0]]), tiny_params)
 
 
 def test_frame_score_is_max_and_empty_frames_score_minus_20(tiny_params):

@@ -66,7 +66,7 @@ def test_propagation_rules():
     sim = [[0.1, 0.9], [0.1, 0.8], [0.1, 0.9], [0.1, 0.2], [0.1, 0.6]]
     enc = _encoded([5.0, 1, 1, 1, 1], sim, [1, 0, 0, 0, 0], feats, vocab)
     out = N.propagate_captions(enc, {"index": index}, {"generic": ["walking"]},
-                               {"theta": 0.5, "min_caption_chars": 5})
+                               {"theta": 0.5, "min_caption_chars": 5, "enabled": True})
     assert out["inherited"].tolist() == [False, True, False, False, True]
     assert np.array_equal(out["features"][1], feats[0])  # inherited feature equals the template feature
     assert np.array_equal(out["features"][4], feats[0])
@@ -79,7 +79,7 @@ def test_generic_or_short_captions_are_never_templates():
     vocab = ["walking", "run"]
     index = _index({0: [0, 1]}, {0: [100, 50]})
     enc = _encoded([9.0, 1.0], [[0.9, 0.9], [0.9, 0.9]], [0, 1], np.eye(2, 3), vocab)
-    out = N.propagate_captions(enc, {"index": index}, {"generic": ["walking"]}, {"theta": 0.5, "min_caption_chars": 5})
+    out = N.propagate_captions(enc, {"index": index}, {"generic": ["walking"]}, {"theta": 0.5, "min_caption_chars": 5, "enabled": True})
     assert not out["inherited"].any()
 
 
@@ -87,7 +87,7 @@ def test_template_is_per_track():
     vocab = ["walking", "person falls down"]
     index = _index({0: [0], 1: [1]}, {0: [100], 1: [10]})
     enc = _encoded([5.0, 1.0], [[0.1, 0.9], [0.1, 0.9]], [1, 0], np.eye(2, 3), vocab)
-    out = N.propagate_captions(enc, {"index": index}, {"generic": ["walking"]}, {"theta": 0.5, "min_caption_chars": 5})
+    out = N.propagate_captions(enc, {"index": index}, {"generic": ["walking"]}, {"theta": 0.5, "min_caption_chars": 5, "enabled": True})
     assert not out["inherited"].any()
 
 
@@ -112,11 +112,11 @@ def test_frame_scores_cover_every_video_and_smooth_per_video():
     bundle = {"videos": np.asarray(["a", "b"]), "n_frames": np.asarray([50, 40])}
     windows = {"meta": np.asarray([[0, 0, 10]], np.int64)}
     df = N.frame_scores(np.asarray([4.0], np.float32), windows, bundle,
-                        {"score_offset": 17, "empty_fill": "min", "smooth_sigmas": []})
+                        {"score_offset": 17, "placement": "centre", "empty_fill": "min", "smooth_sigmas": []})
     assert len(df) == 90 and df.groupby("video_id").size().to_dict() == {"a": 50, "b": 40}
     assert df.loc[(df.video_id == "a") & (df.frame == 27), "score"].item() == 4.0
     smoothed = N.frame_scores(np.asarray([4.0], np.float32), windows, bundle,
-                              {"score_offset": 17, "empty_fill": 0.0, "smooth_sigmas": [1, 2]})
+                              {"score_offset": 17, "placement": "centre", "empty_fill": 0.0, "smooth_sigmas": [1, 2]})
     assert smoothed[smoothed.video_id == "b"]["score"].abs().max() == 0.0  # no leakage across videos
     assert smoothed["score"].sum() == pytest.approx(4.0, rel=1e-6)
 
@@ -304,9 +304,9 @@ def test_own_median_threshold_option():
     vocab = ["walking", "person falls down"]
     index = _index({0: [0, 1]}, {0: [100, 90]})
     enc = _encoded([5.0, 1.0], [[0.0, 0.2], [0.1, 0.15]], [1, 0], np.eye(2, 3), vocab)
-    fixed = N.propagate_captions(enc, {"index": index}, {"generic": ["walking"]}, {"theta": 0.5, "min_caption_chars": 5})
+    fixed = N.propagate_captions(enc, {"index": index}, {"generic": ["walking"]}, {"theta": 0.5, "min_caption_chars": 5, "enabled": True})
     assert not fixed["inherited"].any()  # 0.15 < 0.5
     # own-caption evidence: crop 0 -> 0.2, crop 1 -> 0.1; median 0.15 -> "yes"
     auto = N.propagate_captions(enc, {"index": index}, {"generic": ["walking"]},
-                                {"theta": "own_median", "min_caption_chars": 5})
+                                {"theta": "own_median", "min_caption_chars": 5, "enabled": True})
     assert auto["inherited"].tolist() == [False, True]

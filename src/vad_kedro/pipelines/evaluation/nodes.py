@@ -16,6 +16,7 @@ import pandas as pd
 from vad_kedro.core import metrics as M
 from vad_kedro.core import smoothing
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.params import BaselineParams
 from vad_kedro.core.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -37,14 +38,14 @@ def motion_energy(frames: np.ndarray, blur: int = 5) -> np.ndarray:
 
 
 def motion_baseline_scores(frames: dict[str, Callable[[], np.ndarray]], video_index: pd.DataFrame,
-                           baseline: dict[str, Any]) -> pd.DataFrame:
+                           baseline: BaselineParams) -> pd.DataFrame:
     """Frame-difference baseline on the test videos, smoothed per video (no training, no labels)."""
     tests = video_index[video_index["split"] == "test"]
     parts = []
     for row in progress(list(tests.itertuples()), desc="motion baseline"):
         if row.video_id not in frames:
             raise DataError(row.video_id, "no decoded frames for this test video (run preprocessing)")
-        score = smoothing.gaussian(motion_energy(frames[row.video_id]()), float(baseline.get("smooth_sigma", 0)))
+        score = smoothing.gaussian(motion_energy(frames[row.video_id]()), float(baseline["smooth_sigma"]))
         parts.append(pd.DataFrame({"video_id": row.video_id, "frame": np.arange(len(score), dtype=np.int32),
                                    "score": score.astype(np.float32)}))
     return pd.concat(parts, ignore_index=True)
@@ -151,10 +152,11 @@ def _method_seconds(method: str, timings: dict[str, float]) -> float:
 
 
 def build_leaderboard(stored_metrics: dict[str, Callable[[], dict]], timings: dict[str, float],
-                      *fresh_metrics: dict) -> tuple[pd.DataFrame, str, pd.DataFrame]:
+                      *fresh_metrics: dict, notes: tuple[str, ...] = ()) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     """Leaderboard of every method whose metrics exist (this run's and earlier runs').
 
-    Returns the table, its markdown rendering and the per-anomaly-type AUC table (long format).
+    Returns the table, its markdown rendering (followed by ``notes``, e.g. a pipeline the run
+    skipped and why) and the per-anomaly-type AUC table (long format).
     """
     by_method: dict[str, dict] = {}
     for loader in stored_metrics.values():
@@ -172,7 +174,7 @@ def build_leaderboard(stored_metrics: dict[str, Callable[[], dict]], timings: di
                   for t, a in (m.get("per_type_auc") or {}).items()]
     table = pd.DataFrame(rows).sort_values("micro_auc", ascending=False, na_position="last").reset_index(drop=True)
     per_type = pd.DataFrame(types, columns=["method", "dataset", "anomaly_type", "auc"])
-    return table, leaderboard_markdown(table, per_type), per_type
+    return table, leaderboard_markdown(table, per_type, notes), per_type
 
 
 def _fmt(mean: float | None, std: float | None, n_seeds: int | None) -> str:
@@ -183,9 +185,9 @@ def _fmt(mean: float | None, std: float | None, n_seeds: int | None) -> str:
     return f"{mean:.3f}"
 
 
-def leaderboard_markdown(table: pd.DataFrame, per_type: pd.DataFrame) -> str:
-    """Markdown leaderboard (mean ± std where several seeds ran; ``seeds`` says how many) and the per-type
-    AUC matrix."""
+def leaderboard_markdown(table: pd.DataFrame, per_type: pd.DataFrame, notes: tuple[str, ...] = ()) -> str:
+    """Markdown leaderboard (mean ± std where several seeds ran; ``seeds`` says how many), the per-type AUC
+    matrix, then ``notes``."""
     lines = ["| method | dataset | micro AUC | macro AUC | AP | seeds | videos | frames | seconds |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
@@ -198,4 +200,6 @@ def leaderboard_markdown(table: pd.DataFrame, per_type: pd.DataFrame) -> str:
                   "| method | " + " | ".join(wide.columns) + " |", "|---|" + "---|" * len(wide.columns)]
         for method, r in wide.iterrows():
             lines.append(f"| {method} | " + " | ".join("–" if math.isnan(v) else f"{v:.3f}" for v in r) + " |")
+    if notes:
+        lines += ["", *(f"Note: {n}" for n in notes)]
     return "\n".join(lines) + "\n"

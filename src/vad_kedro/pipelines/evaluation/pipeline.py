@@ -36,8 +36,10 @@ def _method_evaluation(method: str) -> Pipeline:
 
 
 def create_pipeline(methods: list[str], group: str | None = None,
-                    method_pipeline: dict[str, str] | None = None) -> Pipeline:
+                    method_pipeline: dict[str, str] | None = None, notes: tuple[str, ...] = ()) -> Pipeline:
     """Evaluate each method in ``methods`` and build the leaderboard over all stored metrics.
+
+    ``notes`` are printed under the leaderboard (a pipeline the run skipped and why).
 
     ``group`` namespaces the leaderboard node when a registered pipeline evaluates only some
     methods, so several method pipelines can run in one command (each leaderboard node writes the
@@ -47,7 +49,8 @@ def create_pipeline(methods: list[str], group: str | None = None,
     per_method = sum((_method_evaluation(m) for m in methods), Pipeline([]))
     prefix = f"{group}." if group else ""
     leaderboard = Pipeline([
-        node(nodes.build_leaderboard, ["stored_metrics", "node_timings", *[f"{m}.metrics" for m in methods]],
+        node(_named(nodes.build_leaderboard, notes=tuple(notes)),
+             ["stored_metrics", "node_timings", *[f"{m}.metrics" for m in methods]],
              [f"{prefix}leaderboard", f"{prefix}leaderboard_md", f"{prefix}per_type_auc"],
              name="build_leaderboard", namespace=group),
         node(_named(report.build_report, method_pipeline=dict(method_pipeline or {})),

@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.params import InferenceParams
 from vad_kedro.io import LazyCheckpoint, readers
 
 logger = logging.getLogger(__name__)
@@ -76,12 +77,12 @@ def check_request(video_path: str | None, method: str | None, *models: Any, mode
 
 
 def build_inference_index(request: dict[str, Any], video_index: pd.DataFrame,
-                          inference: dict[str, Any]) -> pd.DataFrame:
+                          inference: InferenceParams) -> pd.DataFrame:
     """The input video plus up to ``n_reference_videos`` normal training videos, all as split ``test``."""
     train = video_index[video_index["split"].isin(["train", "val"])]
     normals = train[train["video_label"] == 0]
     refs = pd.concat([normals[normals["split"] == "val"], normals[normals["split"] == "train"]])
-    refs = refs.head(int(inference.get("n_reference_videos", 3))).copy()
+    refs = refs.head(int(inference["n_reference_videos"])).copy()
     if refs.empty:
         raise DataError("video_index", "has no normal training video to calibrate the threshold on")
     size = train[["height", "width"]].mode().iloc[0]
@@ -171,14 +172,14 @@ def _overlay(frames: np.ndarray, df: pd.DataFrame, threshold: float, boxes: pd.D
 
 
 def write_outputs(request: dict[str, Any], scores: pd.DataFrame, index: pd.DataFrame,
-                  frames: dict[str, Callable[[], np.ndarray]], inference: dict[str, Any], tracks: Any = None) -> dict:
+                  frames: dict[str, Callable[[], np.ndarray]], inference: InferenceParams, tracks: Any = None) -> dict:
     """Threshold from the reference videos, then scores.csv, score_curve.png and overlay.mp4.
 
     Everything is written into a temporary folder that replaces ``<output_dir>/<video>`` at the
     end, so a failure leaves no partial output behind.
     """
     ref = scores[scores["video_id"] != INPUT_ID]["score"].to_numpy(dtype=float)
-    threshold = float(np.percentile(ref, float(inference.get("threshold_percentile", 99))))
+    threshold = float(np.percentile(ref, float(inference["threshold_percentile"])))
     mine = scores[scores["video_id"] == INPUT_ID].sort_values("frame").reset_index(drop=True)
     fps = float(index.loc[index["video_id"] == INPUT_ID, "fps"].iloc[0])
     table = pd.DataFrame({"frame": mine["frame"].astype(int), "time_s": mine["frame"] / fps,
@@ -187,9 +188,9 @@ def write_outputs(request: dict[str, Any], scores: pd.DataFrame, index: pd.DataF
     boxes = None
     if isinstance(tracks, dict) and INPUT_ID in tracks and request.get("object_level"):
         boxes = tracks[INPUT_ID]()
-        boxes = boxes.sort_values("score", ascending=False).groupby("frame").head(int(inference.get("top_boxes", 3)))
+        boxes = boxes.sort_values("score", ascending=False).groupby("frame").head(int(inference["top_boxes"]))
 
-    out_root = Path(inference.get("output_dir", "data/08_reporting/inference"))
+    out_root = Path(inference["output_dir"])
     out_root.mkdir(parents=True, exist_ok=True)
     final = out_root / request["name"]
     tmp = Path(tempfile.mkdtemp(dir=out_root, prefix=f".{request['name']}."))

@@ -12,7 +12,6 @@ between nodes as dicts of numpy arrays ("object table", "modality" dicts); see `
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,6 +23,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.params import MemoryFusionParams, plain
 from vad_kedro.core.progress import progress
 from vad_kedro.core.runtime import resolve_device, seed_everything
 from vad_kedro.core.smoothing import gaussian
@@ -125,7 +125,7 @@ def normalize_pose(pose: np.ndarray, boxes: np.ndarray, mode: str = "box") -> np
 
 
 def fit_app_pca(tracks: Mapping[str, Loader], object_features: Mapping[str, Loader], videos: pd.DataFrame,
-                params: dict, seed: int) -> dict[str, Any]:
+                params: MemoryFusionParams, seed: int) -> dict[str, Any]:
     """Appearance PCA (CLIP substitute, spec §4) of the upstream descriptor (HOG 3780-d) to ``app_pca_dim``
     (512), fit on a seeded subsample of at most ``app_pca_max_rows`` objects of the ``train`` videos.
 
@@ -145,7 +145,7 @@ def fit_app_pca(tracks: Mapping[str, Loader], object_features: Mapping[str, Load
     if n_train == 0:
         raise DataError("tracks", "the normal training videos contain no objects at all")
     rng = np.random.default_rng(seed)
-    max_rows = int(params.get("app_pca_max_rows", 10000))
+    max_rows = int(params["app_pca_max_rows"])
     keep = np.sort(rng.choice(n_train, size=min(n_train, max_rows), replace=False))
     pieces, offset = [], 0
     for i, v in progress(train, desc="smaff: PCA rows"):
@@ -158,7 +158,7 @@ def fit_app_pca(tracks: Mapping[str, Loader], object_features: Mapping[str, Load
         offset += n
     fit_x = np.concatenate(pieces)
     da = fit_x.shape[1]
-    target = int(params.get("app_pca_dim", 512))
+    target = int(params["app_pca_dim"])
     if da <= target:
         return {"in_dim": int(da), "out_dim": int(da), "fitted": False}
     n_comp = min(target, len(fit_x))
@@ -187,7 +187,7 @@ def apply_pca(app: np.ndarray, pca: Mapping[str, Any]) -> np.ndarray:
 
 
 def object_table(tracks: Mapping[str, Loader], object_features: Mapping[str, Loader], videos: pd.DataFrame,
-                 pca: Mapping[str, Any], params: dict) -> dict[str, np.ndarray]:
+                 pca: Mapping[str, Any], params: MemoryFusionParams) -> dict[str, np.ndarray]:
     """The object table of ``videos`` (from :func:`select_videos`): appearance projected with ``pca`` then
     L2-normalised; box-relative pose keypoints (when any video has pose; NaN rows, i.e. no matched skeleton,
     are marked invalid in ``pose_valid``).
@@ -224,7 +224,7 @@ def object_table(tracks: Mapping[str, Loader], object_features: Mapping[str, Loa
         if "pose" in f:
             any_pose = True
             pose = np.asarray(f["pose"], dtype=np.float32).reshape(n, POSE_DIM)
-            cols["pose"].append(normalize_pose(pose, box, params.get("pose_normalization", "box")))
+            cols["pose"].append(normalize_pose(pose, box, params["pose_normalization"]))
             cols["pose_has"].append(np.ones(n, bool))
         else:
             cols["pose"].append(np.full((n, POSE_DIM), np.nan, np.float32))
@@ -260,7 +260,7 @@ def collect_objects(
     tracks: Mapping[str, Loader],
     object_features: Mapping[str, Loader],
     video_index: pd.DataFrame,
-    params: dict,
+    params: MemoryFusionParams,
     seed: int,
     roles: tuple[str, ...] = ALL_ROLES,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -276,7 +276,7 @@ def collect_objects(
 
 
 def collect_training_objects(tracks: Mapping[str, Loader], object_features: Mapping[str, Loader],
-                             video_index: pd.DataFrame, params: dict, seed: int
+                             video_index: pd.DataFrame, params: MemoryFusionParams, seed: int
                              ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """:func:`collect_objects` of the normal train and val videos (test videos are scored from the checkpoint)."""
     return collect_objects(tracks, object_features, video_index, params, seed, TRAINING_ROLES)
@@ -299,7 +299,7 @@ def _batches(n: int, batch_size: int | None, gen: torch.Generator, shuffle: bool
 
 
 def fit_app_autoencoder(
-    objects: Mapping[str, np.ndarray], params: dict, seed: int, device: str, deterministic: bool
+    objects: Mapping[str, np.ndarray], params: MemoryFusionParams, seed: int, device: str, deterministic: bool
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Train the appearance autoencoder (MSE, Adam) on normal training objects.
 
@@ -312,9 +312,9 @@ def fit_app_autoencoder(
     dev = resolve_device(device)
     roles = object_roles(objects)
     x_train = objects["app"][roles == "train"]
-    x_hold = objects["app"][roles == "val"] if cfg.get("holdout", "val") == "val" else np.zeros((0, objects["app"].shape[1]))
-    if len(x_hold) < int(cfg.get("min_holdout", 32)):
-        n_h = int(round(len(x_train) * float(cfg.get("holdout_fraction", 0.1))))
+    x_hold = objects["app"][roles == "val"] if cfg["holdout"] == "val" else np.zeros((0, objects["app"].shape[1]))
+    if len(x_hold) < int(cfg["min_holdout"]):
+        n_h = int(round(len(x_train) * float(cfg["holdout_fraction"])))
         perm = np.random.default_rng(seed).permutation(len(x_train))
         x_hold, x_train = x_train[perm[:n_h]], x_train[perm[n_h:]]
         logger.info("smaff: AE holdout = %d random training objects", n_h)
@@ -370,9 +370,9 @@ def apply_standardize(x: np.ndarray, stats: Mapping[str, Any]) -> np.ndarray:
     return ((x - np.asarray(stats["mean"])) / np.asarray(stats["std"])).astype(np.float32)
 
 
-def _standardized(x: np.ndarray, fit_rows: np.ndarray, params: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _standardized(x: np.ndarray, fit_rows: np.ndarray, params: MemoryFusionParams) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``x`` z-scored with the statistics of ``fit_rows`` when ``params.standardize``; and those statistics."""
-    if not params.get("standardize", False):
+    if not params["standardize"]:
         return x.astype(np.float32), {}
     z, mean, std = standardize(x, fit_rows)
     return z, {"mean": mean, "std": std}
@@ -387,7 +387,7 @@ def app_codes(app: np.ndarray, ae: Mapping[str, Any]) -> np.ndarray:
     return code.numpy().astype(np.float32)
 
 
-def encode_appearance(objects: Mapping[str, np.ndarray], ae: Mapping[str, Any], params: dict) -> dict[str, Any]:
+def encode_appearance(objects: Mapping[str, np.ndarray], ae: Mapping[str, Any], params: MemoryFusionParams) -> dict[str, Any]:
     """Appearance modality: the AE code ``app34`` of every object; memory fitting uses training rows.
 
     ``standardize: true`` z-scores the code with training statistics (the reference feeds raw codes);
@@ -398,7 +398,7 @@ def encode_appearance(objects: Mapping[str, np.ndarray], ae: Mapping[str, Any], 
     return {"name": "app", "available": True, "x": code, "fit_rows": fit, "stats": stats}
 
 
-def pose_modality(objects: Mapping[str, np.ndarray], params: dict) -> dict[str, Any]:
+def pose_modality(objects: Mapping[str, np.ndarray], params: MemoryFusionParams) -> dict[str, Any]:
     """Pose modality (box-normalised keypoints) or ``available: False`` when the dataset has no pose.
 
     Rows without a matched skeleton are imputed with the mean training pose (counted and logged) so that
@@ -435,7 +435,7 @@ def object_speed(objects: Mapping[str, np.ndarray]) -> np.ndarray:
     return objects["vel"].mean(axis=1, keepdims=True) if len(objects["vel"]) else np.zeros((0, 1), np.float32)
 
 
-def velocity_modality(objects: Mapping[str, np.ndarray], params: dict) -> dict[str, Any]:
+def velocity_modality(objects: Mapping[str, np.ndarray], params: MemoryFusionParams) -> dict[str, Any]:
     """Velocity modality: one scalar per object, mean over orientation bins, repeated ``d_model`` times
     (``5_padding_mask.py``).
 
@@ -472,7 +472,7 @@ def memory_size(n_rows: int, n_items: int, rows_per_item: int, min_items: int) -
     return int(min(max(m, min_items), n_rows))
 
 
-def init_memory(modality: Mapping[str, Any], params: dict, seed: int) -> dict[str, Any]:
+def init_memory(modality: Mapping[str, Any], params: MemoryFusionParams, seed: int) -> dict[str, Any]:
     """K-Means centroids of the modality's training rows (items recomputed as cluster means).
 
     A modality with too few training rows is disabled (pose) or rejected (appearance) with a clear error.
@@ -494,14 +494,14 @@ def init_memory(modality: Mapping[str, Any], params: dict, seed: int) -> dict[st
     if m < int(cfg["n_items"]):
         logger.info("smaff: %s memory capped at M=%d items (%d training rows, configured %d)",
                     name, m, len(x), int(cfg["n_items"]))
-    km = KMeans(n_clusters=m, random_state=seed, n_init=int(cfg.get("kmeans_n_init", 1))).fit(x)
+    km = KMeans(n_clusters=m, random_state=seed, n_init=int(cfg["kmeans_n_init"])).fit(x)
     centroids = np.stack([x[km.labels_ == c].mean(axis=0) if (km.labels_ == c).any() else km.cluster_centers_[c]
                           for c in range(m)]).astype(np.float32)
     return {"name": name, "available": True, "centroids": centroids}
 
 
 def train_memory(
-    modality: Mapping[str, Any], init: Mapping[str, Any], params: dict, seed: int, device: str, deterministic: bool
+    modality: Mapping[str, Any], init: Mapping[str, Any], params: MemoryFusionParams, seed: int, device: str, deterministic: bool
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Train the memory items (only parameters; AE frozen) with ``5·L_c + L_s + L_r``, Adam, mini-batches.
 
@@ -540,7 +540,7 @@ def train_memory(
     return {"name": name, "available": True, "items": bank.items.detach().cpu().numpy().astype(np.float32)}, hist
 
 
-def make_pseudo_features(modality: Mapping[str, Any], memory: Mapping[str, Any], params: dict) -> dict[str, Any]:
+def make_pseudo_features(modality: Mapping[str, Any], memory: Mapping[str, Any], params: MemoryFusionParams) -> dict[str, Any]:
     """Pseudo-normal and pseudo-anomaly transforms of every object row (``4_Pseudo_generators.py``).
 
     Training frames use both; test frames use the pseudo-normal transform (the "memorised" test features).
@@ -606,7 +606,7 @@ def role_frame_sets(objects: Mapping[str, np.ndarray], role: str, t_max: int) ->
     return out
 
 
-def build_frame_sets(objects: Mapping[str, np.ndarray], params: dict) -> dict[str, Any]:
+def build_frame_sets(objects: Mapping[str, np.ndarray], params: MemoryFusionParams) -> dict[str, Any]:
     """Per-frame object sets as index arrays ``idx`` [F, T_max] (−1 = padding) and ``valid`` masks.
 
     ``train`` / ``val``: frames with at least one object of the normal train / val videos (a frame without
@@ -692,8 +692,8 @@ def train_fusion(
     pose: Mapping[str, Any],
     vel: Mapping[str, Any],
     frame_sets: Mapping[str, Any],
-    variant: dict,
-    params: dict,
+    variant: Mapping[str, Any],
+    params: MemoryFusionParams,
     seed: int,
     device: str,
     deterministic: bool,
@@ -709,7 +709,7 @@ def train_fusion(
     """
     cfg = params["fusion"]
     mods = resolve_modalities(list(variant["modalities"]), app, pose)
-    k3_typo = bool(cfg.get("faithful_k3_typo", False))
+    k3_typo = bool(cfg["faithful_k3_typo"])
     if k3_typo and mods != list(MODALITY_ORDER):
         logger.warning("smaff: faithful_k3_typo ignored: it only exists in the app+pose+vel model")
         k3_typo = False
@@ -735,14 +735,14 @@ def train_fusion(
     v_normal = _frame_inputs(mods, sources, v_idx, "normal") if len(v_idx) else None
     v_anomal = _frame_inputs(mods, sources, v_idx, "anomaly") if len(v_idx) else None
     hist: dict[str, list[float]] = {"fusion_loss": [], "fusion_val_loss": []}
-    every = max(int(cfg.get("monitor_every", 10)), 1)
+    every = max(int(cfg["monitor_every"]), 1)
     n_epochs = int(cfg["epochs"])
     logger.info("smaff: fusion on %s, %d training frames, T_max=%d, classifier input %d, %d epochs",
                 "+".join(mods), len(idx), t_max, t_max * model.attention.out_dim, n_epochs)
 
     targets = torch.tensor([t for _, t in combos], device=dev)
 
-    which = cfg.get("anomaly_objects", "all")
+    which = cfg["anomaly_objects"]
     if which not in ("all", "one"):
         raise ValueError(f"fusion.anomaly_objects must be 'all' or 'one', got {which!r}")
 
@@ -792,7 +792,7 @@ def score_frames(
     pose: Mapping[str, Any],
     vel: Mapping[str, Any],
     frame_sets: Mapping[str, Any],
-    params: dict,
+    params: MemoryFusionParams,
     device: str,
 ) -> pd.DataFrame:
     """Frame scores of every test frame: sigmoid of the classifier on the pseudo-normal ("memorised")
@@ -818,7 +818,7 @@ def score_frames(
     df = pd.DataFrame({"video_id": frame_sets["test_video"].astype(str), "frame": frame_sets["test_frame"],
                        "score": raw})
     sigma = float(params["scoring"]["smooth_sigma"])
-    if params["scoring"].get("smooth_across_videos", False):
+    if params["scoring"]["smooth_across_videos"]:
         logger.warning("smaff: faithful smoothing across concatenated test videos (smooth_across_videos)")
         df["score"] = gaussian(df["score"].to_numpy(), sigma)
     else:
@@ -848,7 +848,7 @@ def pack_checkpoint(
     pose_memory: Mapping[str, Any],
     fusion: Mapping[str, Any],
     statistics: Mapping[str, Any],
-    params: dict,
+    params: MemoryFusionParams,
 ) -> dict[str, Any]:
     """One checkpoint with everything the scoring needs (tensors and plain values only, loadable with
     ``weights_only=True``): PCA, AE, memory items, feature statistics, fusion state, T_max, parameters."""
@@ -868,7 +868,7 @@ def pack_checkpoint(
         "fusion_state": fusion["state"],
         "t_max": int(fusion["t_max"]),
         "k3_typo": bool(fusion["k3_typo"]),
-        "params": copy.deepcopy(params),
+        "params": plain(params),   # plain dicts: checkpoints load with weights_only=True
     }
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.params import DatasetParams, PreprocessingParams
 from vad_kedro.io import readers
 
 logger = logging.getLogger(__name__)
@@ -22,29 +23,31 @@ LABEL_COLUMNS = ["video_id", "frame", "label", "anomaly_type"]
 _SPLIT_NAMES = {"training": "train", "train": "train", "testing": "test", "test": "test"}
 
 
-def prepare_raw(dataset: dict[str, Any]) -> dict[str, Any]:
+def prepare_raw(dataset: DatasetParams) -> dict[str, Any]:
     """Make sure the dataset is in ``dataset.root``: generate the synthetic benchmark when asked.
+
+    ``dataset`` is validated by Kedro before the run starts (:class:`~vad_kedro.core.params.DatasetParams`).
 
     Returns a manifest (root, format, name, and the generator's manifest when synthetic).
     """
     root = Path(dataset["root"])
-    manifest: dict[str, Any] = {"name": dataset.get("name", root.name), "root": str(root),
-                                "format": dataset.get("format", "frame_folder")}
-    synthetic = dataset.get("synthetic")
+    manifest: dict[str, Any] = {"name": dataset["name"], "root": str(root),
+                                "format": dataset["format"]}
+    synthetic = dataset["synthetic"]
     if synthetic:
         from vad_kedro.synth import generate_benchmark
 
-        manifest["synthetic"] = generate_benchmark(root, size=synthetic.get("size", "default"),
-                                                   seed=int(synthetic.get("seed", 7)),
+        manifest["synthetic"] = generate_benchmark(root, size=synthetic["size"],
+                                                   seed=int(synthetic["seed"]),
                                                    overrides=synthetic.get("overrides"))
     elif not root.exists():
-        raise DataError(root, "dataset folder not found; put the dataset there or set dataset.root "
-                              "(see README, 'Adding a real dataset')")
+        raise DataError(root, "dataset folder not found",
+                        hint="put the dataset there or set dataset.root (see README, 'Adding a real dataset')")
     return manifest
 
 
 def _video_labels(dataset: dict, root: Path) -> pd.DataFrame | None:
-    name = dataset.get("video_labels_csv")
+    name = dataset["video_labels_csv"]
     if not name:
         return None
     df = readers.read_video_labels_csv(root / name)
@@ -62,8 +65,8 @@ def _frame_types(dataset: dict, root: Path, video_id: str, labels: np.ndarray, e
     return list(types)
 
 
-def build_video_index(raw_manifest: dict[str, Any], dataset: dict[str, Any],
-                      preprocessing: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_video_index(raw_manifest: dict[str, Any], dataset: DatasetParams,
+                      preprocessing: PreprocessingParams) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Index every video (split, frames, size, video label) and build the test frame labels.
 
     All checks that need no decoding happen here, before any heavy work: missing folders, empty
@@ -79,12 +82,12 @@ def build_video_index(raw_manifest: dict[str, Any], dataset: dict[str, Any],
     videos = readers.discover_videos(dataset)
     weak = _video_labels(dataset, root)
     events = None
-    if dataset.get("events_csv"):
+    if dataset["events_csv"]:
         events = readers.read_events_csv(root / dataset["events_csv"])
         events["video_id"] = events["split"].map(_SPLIT_NAMES).fillna(events["split"]) + "_" + events["video"]
 
-    size = preprocessing.get("working_size")
-    min_frames = int(preprocessing.get("min_frames", 1))
+    size = preprocessing["working_size"]
+    min_frames = int(preprocessing["min_frames"])
     rows, label_frames = [], []
     for v in videos:
         if v.n_frames < min_frames:
@@ -105,7 +108,7 @@ def build_video_index(raw_manifest: dict[str, Any], dataset: dict[str, Any],
             label_frames.append(pd.DataFrame({"video_id": v.video_id, "frame": np.arange(v.n_frames, dtype=np.int32),
                                               "label": v.labels.astype(np.int8), "anomaly_type": ftypes}))
         rows.append({"video_id": v.video_id, "split": v.split, "source_path": str(v.path), "n_frames": v.n_frames,
-                     "fps": float(dataset.get("fps", 25)), "height": int(h), "width": int(w),
+                     "fps": float(dataset["fps"]), "height": int(h), "width": int(w),
                      "video_label": video_label, "anomaly_types": types})
     index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
     labels = pd.concat(label_frames, ignore_index=True)[LABEL_COLUMNS]
@@ -126,11 +129,11 @@ def _first_frame_size(video: readers.VideoSource) -> tuple[int, int]:
     return img.shape[0], img.shape[1]
 
 
-def split_train_val(index: pd.DataFrame, preprocessing: dict[str, Any], seed: int) -> pd.DataFrame:
+def split_train_val(index: pd.DataFrame, preprocessing: PreprocessingParams, seed: int) -> pd.DataFrame:
     """Carve a validation split from the training videos, stratified by video label, reproducibly."""
     index = index.copy()
     train = index[index["split"] == "train"]
-    fraction = float(preprocessing.get("val_fraction", 0.0))
+    fraction = float(preprocessing["val_fraction"])
     if fraction <= 0 or len(train) < 2:
         return index
     counts = train["video_label"].value_counts()
@@ -149,7 +152,7 @@ def _sources(index: pd.DataFrame, dataset: dict) -> dict[str, readers.VideoSourc
     for row in index.itertuples():
         path = Path(row.source_path)
         split = "test" if row.split == "test" else "train"
-        files = readers.list_frames(path, dataset.get("frames_glob", "*")) if path.is_dir() else []
+        files = readers.list_frames(path, dataset["frames_glob"]) if path.is_dir() else []
         out[row.video_id] = readers.VideoSource(row.video_id, split, path.stem if path.is_file() else path.name,
                                                 path, files, int(row.n_frames))
         if split == "test":
@@ -161,12 +164,12 @@ def _frames_loader(video: readers.VideoSource, size: tuple[int, int] | None) -> 
     return lambda: readers.read_video_frames(video, size)
 
 
-def decode_frames(video_index: pd.DataFrame, dataset: dict[str, Any],
-                  preprocessing: dict[str, Any]) -> dict[str, Callable[[], np.ndarray]]:
+def decode_frames(video_index: pd.DataFrame, dataset: DatasetParams,
+                  preprocessing: PreprocessingParams) -> dict[str, Callable[[], np.ndarray]]:
     """Per-video frames at the working resolution, uint8 [T,H,W,3] RGB, saved lazily one video at a time."""
-    if dataset.get("format") == "i3d_features":
+    if dataset["format"] == "i3d_features":
         return {}
-    size = preprocessing.get("working_size")
+    size = preprocessing["working_size"]
     return {vid: _frames_loader(v, size) for vid, v in _sources(video_index, dataset).items()}
 
 
@@ -174,11 +177,11 @@ def _masks_loader(video: readers.VideoSource, size: tuple[int, int] | None) -> C
     return lambda: readers.read_pixel_masks(video, size)
 
 
-def decode_pixel_masks(video_index: pd.DataFrame, dataset: dict[str, Any],
-                       preprocessing: dict[str, Any]) -> dict[str, Callable[[], np.ndarray]]:
+def decode_pixel_masks(video_index: pd.DataFrame, dataset: DatasetParams,
+                       preprocessing: PreprocessingParams) -> dict[str, Callable[[], np.ndarray]]:
     """Pixel masks of the test videos that have them (empty dict when the dataset has none)."""
-    if dataset.get("format") == "i3d_features":
+    if dataset["format"] == "i3d_features":
         return {}
-    size = preprocessing.get("working_size")
+    size = preprocessing["working_size"]
     tests = video_index[video_index["split"] == "test"]
     return {vid: _masks_loader(v, size) for vid, v in _sources(tests, dataset).items() if v.mask_source is not None}

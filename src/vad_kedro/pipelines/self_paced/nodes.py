@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.params import SelfPacedParams, plain
 from vad_kedro.core.progress import progress
 from vad_kedro.core.runtime import resolve_device, seed_everything
 from vad_kedro.core.smoothing import moving_average
@@ -62,21 +63,21 @@ def _load(partitions: dict[str, Callable[[], Any]], vid: str, what: str) -> Any:
     return partitions[vid]()
 
 
-def select_pool(video_index: pd.DataFrame, params: dict[str, Any]) -> list[str]:
+def select_pool(video_index: pd.DataFrame, params: SelfPacedParams) -> list[str]:
     """The unlabeled training pool (paper Sec. 4.1): ``partial`` = the test videos, ``merge`` = train ∪ test.
 
     Only ``video_id`` and ``split`` are read; ``merge_splits`` lists the splits merged (val is part of
     the source's training set). The pool is sorted for reproducibility.
     """
-    mode = params.get("mode", "partial")
+    mode = params["mode"]
     if mode not in POOL_MODES:
         raise ValueError(f"self_paced.mode must be one of {POOL_MODES}, got {mode!r}")
-    if params.get("merge_auc_includes_train", False):
+    if params["merge_auc_includes_train"]:
         raise ValueError(
             "self_paced.merge_auc_includes_train=true (the reference's inflated merge-mode AUC, counting "
             "training frames as normal) is not supported: scores are written for test frames only"
         )
-    splits = ["test"] if mode == "partial" else list(params.get("merge_splits", ["train", "val", "test"]))
+    splits = ["test"] if mode == "partial" else list(params["merge_splits"])
     index = video_index[["video_id", "split"]]
     pool = sorted(index.loc[index["split"].isin(splits), "video_id"].astype(str))
     if not pool:
@@ -96,8 +97,8 @@ def _detector_boxes(tracks: pd.DataFrame, vid: str, n_frames: int, cfg: dict[str
     out = {}
     for t, g in tracks.groupby("frame", sort=True):
         b = filter_detections(g[["x1", "y1", "x2", "y2"]].to_numpy(), g["score"].to_numpy(),
-                              cfg.get("score_threshold", 0.2), min_area)
-        out[int(t)] = remove_covered(b, cfg.get("cover_threshold", 0.6))
+                              cfg["score_threshold"], min_area)
+        out[int(t)] = remove_covered(b, cfg["cover_threshold"])
     return out
 
 
@@ -105,21 +106,21 @@ def video_boxes(tracks: pd.DataFrame, flow: Callable[[], np.ndarray], vid: str, 
                 cfg: dict[str, Any]) -> list[tuple]:
     """Foreground box rows (video_id, frame, x1, y1, x2, y2, source) of one video; ``flow`` is a loader,
     called only when motion boxes are on. See :func:`foreground_boxes`."""
-    mcfg = cfg.get("motion", {})
+    mcfg = cfg["motion"]
     n_frames, height, width = int(info["n_frames"]), int(info["height"]), int(info["width"])
-    min_area = resolve_min_area(cfg.get("min_area"), cfg.get("min_side_fraction", 0.05), height)
+    min_area = resolve_min_area(cfg["min_area"], cfg["min_side_fraction"], height)
     det = _detector_boxes(tracks, vid, n_frames, cfg, min_area)
     mot: dict[int, np.ndarray] = {}
-    if mcfg.get("enabled", True):
+    if mcfg["enabled"]:
         fl = flow()
         if fl.ndim != 4 or fl.shape[0] != n_frames or fl.shape[3] != 2:
             raise DataError(vid, f"flow shape {fl.shape} does not match [T={n_frames}, h, w, 2]")
-        scale = flow_unit_scale(cfg.get("flow_units", "native"), height, width)
+        scale = flow_unit_scale(cfg["flow_units"], height, width)
         empty = np.zeros((0, 4), np.float32)
         for t in range(n_frames):
             f = flow_to_frame(fl[t], height, width, scale)
-            mot[t] = motion_boxes(f, det.get(t, empty), min_area, mcfg.get("binary_threshold", 1.0),
-                                  int(mcfg.get("extend", 2)), mcfg.get("max_aspect_ratio", 10.0))
+            mot[t] = motion_boxes(f, det.get(t, empty), min_area, mcfg["binary_threshold"],
+                                  int(mcfg["extend"]), mcfg["max_aspect_ratio"])
     rows = []
     n_det = n_mot = 0
     for t in range(n_frames):
@@ -145,7 +146,7 @@ def foreground_boxes(
     flow: dict[str, Callable[[], np.ndarray]],
     video_index: pd.DataFrame,
     pool: list[str],
-    params: dict[str, Any],
+    params: SelfPacedParams,
 ) -> pd.DataFrame:
     """Per-frame foreground boxes of the pool videos: filtered detector boxes ∪ motion boxes.
 
@@ -154,7 +155,7 @@ def foreground_boxes(
     the flow upsampled to frame size and scaled per ``flow_units``. Returns a DataFrame with columns
     video_id, frame, x1, y1, x2, y2, source ("det" / "motion").
     """
-    cfg = params.get("boxes", {})
+    cfg = params["boxes"]
     rows = []
     for vid in progress(pool, desc="LBR boxes"):
         rows += video_boxes(_load(tracks, vid, "tracks"), functools.partial(_load, flow, vid, "flow"), vid,
@@ -183,23 +184,23 @@ def _video_frames(frames: dict[str, Callable[[], np.ndarray]], vid: str, info: p
 
 
 def video_stcs(fr: np.ndarray, flow: Callable[[], np.ndarray], boxes: pd.DataFrame | None, pos: int,
-               params: dict[str, Any]) -> dict[str, np.ndarray] | None:
+               params: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
     """The cubes of one video's boxes: ``raw``, ``flow`` (motion enhancement only; ``flow`` is a loader),
     ``index`` (``pos``, frame, block) and ``boxes``; None when the video has no box."""
     if boxes is None or boxes.empty:
         return None
-    cfg = params.get("cubes", {})
-    context, patch = int(cfg.get("context", 2)), int(cfg.get("patch_size", 32))
+    cfg = params["cubes"]
+    context, patch = int(cfg["context"]), int(cfg["patch_size"])
     n_frames, height, width = fr.shape[:3]
     b = boxes[["x1", "y1", "x2", "y2"]].to_numpy(np.float32)
     t = boxes["frame"].to_numpy(np.int64)
     fl_full = None
-    if params.get("model", {}).get("use_flow", False):
+    if params["model"]["use_flow"]:
         fl = flow()
-        scale = flow_unit_scale(params.get("boxes", {}).get("flow_units", "native"), height, width)
+        scale = flow_unit_scale(params["boxes"]["flow_units"], height, width)
         fl_full = np.stack([flow_to_frame(fl[s], height, width, scale) for s in range(n_frames)])
     raw, fcub = video_cubes(np.asarray(fr), t, b, context, patch, fl_full)
-    blk = block_of(b, height, width, int(cfg.get("h_block", 1)), int(cfg.get("w_block", 1)))
+    blk = block_of(b, height, width, int(cfg["h_block"]), int(cfg["w_block"]))
     out = {"raw": raw, "index": np.stack([np.full(len(t), pos), t, blk], axis=1).astype(np.int32), "boxes": b}
     if fcub is not None:
         out["flow"] = fcub
@@ -216,7 +217,7 @@ def build_stcs(
     boxes: pd.DataFrame,
     video_index: pd.DataFrame,
     pool: list[str],
-    params: dict[str, Any],
+    params: SelfPacedParams,
 ) -> dict[str, np.ndarray]:
     """Pack the cubes of every pool box into arrays (one video loaded at a time).
 
@@ -224,9 +225,9 @@ def build_stcs(
     enhancement; ``index`` int32 [N, 3] = (video position in ``videos``, frame, block); ``boxes``
     float32 [N, 4]; ``videos`` str [V]; ``n_frames`` int32 [V]; ``n_blocks`` int32 scalar.
     """
-    cfg = params.get("cubes", {})
-    context, patch = int(cfg.get("context", 2)), int(cfg.get("patch_size", 32))
-    use_flow = bool(params.get("model", {}).get("use_flow", False))
+    cfg = params["cubes"]
+    context, patch = int(cfg["context"]), int(cfg["patch_size"])
+    use_flow = bool(params["model"]["use_flow"])
     parts, lengths = [], []
     by_video = dict(tuple(boxes.groupby("video_id", sort=False))) if len(boxes) else {}
     for pos, vid in enumerate(progress(pool, desc="LBR cubes")):
@@ -244,7 +245,7 @@ def build_stcs(
         "boxes": _concat(parts, "boxes", np.zeros((0, 4), np.float32)),
         "videos": np.asarray(pool, dtype=str),
         "n_frames": np.asarray(lengths, dtype=np.int32),
-        "n_blocks": np.asarray(int(cfg.get("h_block", 1)) * int(cfg.get("w_block", 1)), dtype=np.int32),
+        "n_blocks": np.asarray(int(cfg["h_block"]) * int(cfg["w_block"]), dtype=np.int32),
     }
     if use_flow:
         out["flow"] = _concat(parts, "flow", np.zeros((0, length, patch, patch, 2), np.float16))
@@ -252,24 +253,24 @@ def build_stcs(
     return out
 
 
-def _train_config(params: dict[str, Any], variant: dict[str, Any]) -> TrainConfig:
-    train = {**params.get("train", {}), **variant.get("train", {})}
-    model = {**params.get("model", {}), **variant.get("model", {})}
+def _train_config(params: Mapping[str, Any], variant: Mapping[str, Any]) -> TrainConfig:
+    train = {**params["train"], **(variant.get("train") or {})}     # a variant may override train / model keys
+    model = {**params["model"], **(variant.get("model") or {})}
     return TrainConfig(
-        epochs=int(train.get("epochs", 30)),
-        warmup_epochs=int(train.get("warmup_epochs", 5)),
-        shrink_rate=float(train.get("shrink_rate", 0.005)),
-        sp_mode=str(train.get("sp_mode", "mixture")),
-        refine=bool(variant.get("refine", True)),
-        batch_size=int(train.get("batch_size", 256)),
-        lr=float(train.get("lr", 1e-3)),
-        weight_decay=float(train.get("weight_decay", 0.0)),
-        nf=int(model.get("nf", 32)),
-        use_flow=bool(model.get("use_flow", False)),
-        lambda_raw=float(model.get("lambda_raw", 1.0)),
-        lambda_of=float(model.get("lambda_of", 1.0)),
-        max_train_stcs=train.get("max_train_stcs"),
-        score_batch_size=int(train.get("score_batch_size", 1024)),
+        epochs=int(train["epochs"]),
+        warmup_epochs=int(train["warmup_epochs"]),
+        shrink_rate=float(train["shrink_rate"]),
+        sp_mode=str(train["sp_mode"]),
+        refine=bool(variant["refine"]),
+        batch_size=int(train["batch_size"]),
+        lr=float(train["lr"]),
+        weight_decay=float(train["weight_decay"]),
+        nf=int(model["nf"]),
+        use_flow=bool(model["use_flow"]),
+        lambda_raw=float(model["lambda_raw"]),
+        lambda_of=float(model["lambda_of"]),
+        max_train_stcs=train["max_train_stcs"],
+        score_batch_size=int(train["score_batch_size"]),
     )
 
 
@@ -280,8 +281,8 @@ def _as_metric_history(values: list[float]) -> list[dict[str, float]]:
 
 def train_lbr(
     stcs: dict[str, np.ndarray],
-    params: dict[str, Any],
-    variant: dict[str, Any],
+    params: SelfPacedParams,
+    variant: Mapping[str, Any],
     seed: int,
     device: str,
     deterministic: bool = True,
@@ -303,15 +304,15 @@ def train_lbr(
     return checkpoint, history, sse
 
 
-def scoring_params(params: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
+def scoring_params(params: Mapping[str, Any], variant: Mapping[str, Any]) -> dict[str, Any]:
     """The parameter groups that define how a video is scored (``SCORING_GROUPS``), the variant's model
     overrides applied: plain dicts, saved in the checkpoint."""
-    out = {k: dict(params.get(k) or {}) for k in SCORING_GROUPS}
-    out["model"].update(variant.get("model", {}))
+    out = {k: plain(params[k]) for k in SCORING_GROUPS}
+    out["model"].update(plain(variant.get("model") or {}))
     return out
 
 
-def train_model(stcs: dict[str, np.ndarray], params: dict[str, Any], variant: dict[str, Any], seed: int,
+def train_model(stcs: dict[str, np.ndarray], params: SelfPacedParams, variant: Mapping[str, Any], seed: int,
                 device: str, deterministic: bool = True) -> tuple[dict[str, Any], dict[str, list[dict[str, float]]]]:
     """:func:`train_lbr` as a pipeline node: the checkpoint and the training history (the pool cubes'
     errors are recomputed by :func:`score_videos` from the checkpoint, like for any new video)."""
@@ -360,7 +361,7 @@ def _train_blocks(stcs: dict[str, np.ndarray], cfg: TrainConfig, dev: torch.devi
     return checkpoint, history, sse
 
 
-def score_stcs(checkpoint: dict[str, Any], stcs: dict[str, np.ndarray], sse: np.ndarray, params: dict[str, Any]
+def score_stcs(checkpoint: dict[str, Any], stcs: dict[str, np.ndarray], sse: np.ndarray, params: Mapping[str, Any]
                ) -> np.ndarray:
     """z-normalised cube scores float32 [N] of cubes with eval-mode errors ``sse`` [N, K] (paper Sec. 3.4).
 
@@ -368,8 +369,8 @@ def score_stcs(checkpoint: dict[str, Any], stcs: dict[str, np.ndarray], sse: np.
     the score is w_raw z_raw + w_of z_of. Cubes of a block without training cubes score
     ``empty_block_score``.
     """
-    scfg = params.get("scoring", {})
-    empty_block = float(scfg.get("empty_block_score", 20.0))
+    scfg = params["scoring"]
+    empty_block = float(scfg["empty_block_score"])
     blocks = stcs["index"][:, 2] if len(stcs["index"]) else np.zeros(0, np.int64)
     mu, sigma = np.asarray(checkpoint["mu"]), np.asarray(checkpoint["sigma"])
     if len(sse) != len(blocks):
@@ -377,21 +378,21 @@ def score_stcs(checkpoint: dict[str, Any], stcs: dict[str, np.ndarray], sse: np.
     z = [z_scores(sse[:, j], blocks, mu[:, j], sigma[:, j], empty_block) for j in range(mu.shape[1])]
     if len(z) == 1:
         return z[0]
-    m = params.get("model", {})
-    return (float(m.get("w_raw", 0.5)) * z[0] + float(m.get("w_of", 1.0)) * z[1]).astype(np.float32)
+    m = params["model"]
+    return (float(m["w_raw"]) * z[0] + float(m["w_of"]) * z[1]).astype(np.float32)
 
 
 def frame_scores(
-    stc_scores: np.ndarray, stcs: dict[str, np.ndarray], video_index: pd.DataFrame, params: dict[str, Any]
+    stc_scores: np.ndarray, stcs: dict[str, np.ndarray], video_index: pd.DataFrame, params: Mapping[str, Any]
 ) -> pd.DataFrame:
     """One score per frame of every test video: max over the frame's cubes (``empty_frame_score`` when
     it has none), then a uniform moving average (window 10, zero-padded like ``np.convolve(..., 'same')``)
     per video. ``smooth_across_videos: true`` reproduces the reference, which smooths all test videos
     concatenated.
     """
-    scfg = params.get("scoring", {})
-    empty = float(scfg.get("empty_frame_score", -20.0))
-    window = int(scfg.get("smooth_window", 10))
+    scfg = params["scoring"]
+    empty = float(scfg["empty_frame_score"])
+    window = int(scfg["smooth_window"])
     pos_of = {str(v): i for i, v in enumerate(stcs["videos"])}
     index = stcs["index"]
     tests = video_index.loc[video_index["split"] == "test", ["video_id", "n_frames"]].sort_values("video_id")
@@ -410,7 +411,7 @@ def frame_scores(
             logger.info("%s: %d of %d frames have no cube (score %.0f)", vid, n_empty, n, empty)
         s[np.isinf(s)] = empty
         raw_scores.append(s)
-    if scfg.get("smooth_across_videos", False):
+    if scfg["smooth_across_videos"]:
         cat = moving_average(np.concatenate(raw_scores), window)
         smoothed = np.split(cat, np.cumsum([len(s) for s in raw_scores])[:-1])
     else:
@@ -435,7 +436,7 @@ def score_videos(
     flow: dict[str, Callable[[], np.ndarray]],
     video_index: pd.DataFrame,
     checkpoint: dict[str, Any],
-    params: dict[str, Any],
+    params: SelfPacedParams,
     device: str,
 ) -> dict[str, np.ndarray]:
     """z-scored cubes of every test video with a trained checkpoint (the pool's or any new video's).
@@ -450,10 +451,10 @@ def score_videos(
     tests = sorted(video_index.loc[video_index["split"] == "test", "video_id"].astype(str))
     if not tests:
         raise DataError("video_index", "no test video to score")
-    context = int(p["cubes"].get("context", 2))
+    context = int(p["cubes"]["context"])
     models = load_block_models(checkpoint, 2 * context + 1)
     dev = resolve_device(device)
-    batch = int(params.get("train", {}).get("score_batch_size", 1024))
+    batch = int(params["train"]["score_batch_size"])
     parts, lengths = [], []
     for pos, vid in enumerate(progress(tests, desc="LBR scoring")):
         info = _video_row(video_index, vid)

@@ -9,7 +9,6 @@ per-row metadata travel as one "bundle" dict of numpy arrays, rows sorted by (vi
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ from sklearn.decomposition import PCA
 
 from vad_kedro.core import smoothing
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.params import StateMachineParams, plain
 from vad_kedro.core.progress import progress
 from vad_kedro.core.runtime import resolve_device, seed_everything
 
@@ -509,7 +509,7 @@ def propagate_captions(encoded: dict[str, Any], bundle: dict[str, np.ndarray], c
     feats = encoded["features"].copy()
     cap = encoded["caption_id"].copy()
     inherited = np.zeros(len(cap), bool)
-    if not params.get("enabled", True):
+    if not params["enabled"]:
         return {"features": feats, "caption_id": cap, "inherited": inherited}
     vocab, generic = encoded["vocab"], list(captioner["generic"])
     own = encoded["sim"][np.arange(len(cap)), cap] if len(cap) else np.zeros(0)
@@ -594,7 +594,7 @@ def make_windows(index: np.ndarray, stride: int, length: int = 34, min_valid: in
 
 
 def _pad_from(params: dict) -> int | None:
-    if params.get("short_tracks", "skip") == "skip":
+    if params["short_tracks"] == "skip":
         return None
     if params["short_tracks"] != "pad":
         raise ValueError(f"windows.short_tracks must be skip or pad, got {params['short_tracks']!r}")
@@ -663,7 +663,7 @@ def train_smm(prop: dict[str, np.ndarray], windows: dict[str, np.ndarray], param
         raise ValueError(f"feature_norm must be standardize or none, got {params['feature_norm']!r}")
     cfg = {"d_input": int(feats.shape[1]), "d_model": int(params["d_model"]), "n_layers": int(params["n_layers"]),
            "d_state": int(params["d_state"]), "dropout": float(params["dropout"]), "s4_mode": str(params["s4_mode"]),
-           "conv": str(params.get("conv", "auto"))}
+           "conv": str(params["conv"])}
     model = _smm_from_config(cfg).to(dev)
     base_lr, gamma = float(params["lr"]), float(params["lr_gamma"])
     opt = torch.optim.Adamax(model.parameters(), lr=base_lr, weight_decay=float(params["weight_decay"]))
@@ -777,7 +777,7 @@ def frame_scores(window_scores: np.ndarray, windows: dict[str, np.ndarray], bund
     """Spec node 9 (``frame_scores_node``): frame-level scores (video_id, frame, score), one row per frame of every
     video of the bundle (videos without tracks included), smoothed per video. ``placement``: ``centre``
     (faithful) or ``track`` (see :func:`place_window_scores`)."""
-    placement = params.get("placement", "centre")
+    placement = params["placement"]
     if placement not in ("centre", "track"):
         raise ValueError(f"scoring.placement must be centre or track, got {placement!r}")
     per_video, n_empty = place_window_scores(window_scores, windows["meta"], bundle["n_frames"],
@@ -862,12 +862,12 @@ def _to_numpy(obj: Any) -> Any:
 
 
 def pack_model(encoder: dict[str, Any], smm: dict[str, Any], captioner: dict[str, Any], motion: dict[str, float],
-               params: dict) -> dict[str, Any]:
+               params: StateMachineParams) -> dict[str, Any]:
     """``lpg.model``: everything the scoring needs. SMM and local-encoder state dicts, the captioner, the
     training statistics of the motion fusion and the ``state_machine`` parameters the model was trained with
     (arrays as tensors; loads with ``weights_only=True``)."""
     return {"method": "lpg", "smm": smm, "local_encoder": encoder, "captioner": _to_tensors(captioner),
-            "motion": {k: float(v) for k, v in motion.items()}, "params": copy.deepcopy(dict(params))}
+            "motion": {k: float(v) for k, v in motion.items()}, "params": plain(params)}
 
 
 def training_history(encoder_history: list[float], smm_history: dict[str, list[float]]) -> dict[str, list[float]]:

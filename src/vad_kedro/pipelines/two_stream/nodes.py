@@ -31,6 +31,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.params import TwoStreamParams
 from vad_kedro.core.progress import progress
 from vad_kedro.core.runtime import resolve_device, seed_everything, use_amp
 
@@ -80,7 +81,7 @@ def _n_frames(video_index: pd.DataFrame) -> dict[str, int]:
     return dict(zip(video_index["video_id"].astype(str), video_index["n_frames"].astype(int), strict=True))
 
 
-def model_config(params: dict[str, Any]) -> dict[str, Any]:
+def model_config(params: TwoStreamParams) -> dict[str, Any]:
     """Resolve the STUNet configuration; a local I3D weights file forces the faithful encoder."""
     enc = params["encoder"]
     weights = enc.get("weights_path")
@@ -88,15 +89,15 @@ def model_config(params: dict[str, Any]) -> dict[str, Any]:
         "resolution": int(params["resolution"]),
         "width_div": int(enc["width_div"]),
         "blocks": [int(b) for b in enc["blocks"]],
-        "remove_last_relu": bool(enc.get("remove_last_relu", True)),
+        "remove_last_relu": bool(enc["remove_last_relu"]),
         "weights_path": str(weights) if weights else None,
         "finetune_rate": enc.get("finetune_rate"),
         "n_context": int(params["cr"]["n_context"]),
         "interval": int(params["cr"]["interval"]),
-        "n_crops": int(params.get("n_crops", 3)),
+        "n_crops": int(params["n_crops"]),
     }
     if weights:
-        cfg.update(resolution=int(enc.get("pretrained_resolution", 256)), width_div=1, blocks=list(I3D_R50_BLOCKS))
+        cfg.update(resolution=int(enc["pretrained_resolution"]), width_div=1, blocks=list(I3D_R50_BLOCKS))
         if cfg["finetune_rate"] is None:
             cfg["finetune_rate"] = 0.0
     elif cfg["finetune_rate"] is None:
@@ -245,7 +246,7 @@ def _sample_clips(videos: data.ResizedVideos, video_ids: list[str], cfg: dict[st
     return np.stack(clips)[rng.permutation(len(clips))]
 
 
-def train_context_recovery(frames: dict[str, Any], video_index: pd.DataFrame, params: dict[str, Any], seed: int,
+def train_context_recovery(frames: dict[str, Any], video_index: pd.DataFrame, params: TwoStreamParams, seed: int,
                            device: str, deterministic: bool) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Train STUNet to recover frame s+16 from frames s, s+2, ..., s+14 of normal training videos.
 
@@ -279,8 +280,8 @@ def train_context_recovery(frames: dict[str, Any], video_index: pd.DataFrame, pa
     opt = _cr_optimizer(model, float(tr["lr"]), cfg["finetune_rate"])
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(m) for m in tr["milestones"]], float(tr["gamma"]))
     scaler = torch.amp.GradScaler(enabled=use_amp(dev))
-    videos = data.ResizedVideos(frames, cfg["resolution"], float(tr.get("cache_mb", 1024)))
-    bs, chunk = int(tr["batch_size"]), int(tr.get("videos_per_chunk", 64))
+    videos = data.ResizedVideos(frames, cfg["resolution"], float(tr["cache_mb"]))
+    bs, chunk = int(tr["batch_size"]), int(tr["videos_per_chunk"])
     history: dict[str, list[float]] = {"cr_loss": [], "cr_lr": []}
     for epoch in progress(range(int(tr["epochs"])), desc="CR epochs"):
         order = [usable[i] for i in rng.permutation(len(usable))]
@@ -306,7 +307,7 @@ def train_context_recovery(frames: dict[str, Any], video_index: pd.DataFrame, pa
 
 
 def cr_checkpoint(cr_network: dict[str, Any], patch_selection: dict[str, Any],
-                  params: dict[str, Any]) -> dict[str, Any]:
+                  params: TwoStreamParams) -> dict[str, Any]:
     """The CR checkpoint: the trained STUNet plus what scoring a new video needs besides it, the MLE settings
     (patch sizes and stride resolved), p* (``selection``, chosen on pseudo-anomalies) and ``to_frames``
     (row i <-> frame i + front, ``span`` frames without a score, Gaussian sigma)."""
@@ -323,7 +324,7 @@ def cr_checkpoint(cr_network: dict[str, Any], patch_selection: dict[str, Any],
 
 
 def score_context_recovery(frames: dict[str, Any], video_index: pd.DataFrame, cr_model: dict[str, Any],
-                           params: dict[str, Any], device: str) -> dict[str, np.ndarray]:
+                           params: TwoStreamParams, device: str) -> dict[str, np.ndarray]:
     """MLE scores of every test video at every patch size of the CR checkpoint: {video_id: float32 [T-16, P]}.
 
     Videos of at most 16 frames get an empty [0, P] array (a constant score after fusion; logged). Only
@@ -345,7 +346,7 @@ def score_context_recovery(frames: dict[str, Any], video_index: pd.DataFrame, cr
     return out
 
 
-def make_pseudo_anomalies(video_index: pd.DataFrame, params: dict[str, Any], seed: int) -> dict[str, Any]:
+def make_pseudo_anomalies(video_index: pd.DataFrame, params: TwoStreamParams, seed: int) -> dict[str, Any]:
     """Plan the pseudo-anomaly set: ``n_per_scene`` seeded normal training videos per scene, each frame
     flipped and rotated by 2-5 degrees; the middle of each video blended with frame t+2 (labels 1)."""
     train_ids, _ = split_videos(video_index)
@@ -358,7 +359,7 @@ def make_pseudo_anomalies(video_index: pd.DataFrame, params: dict[str, Any], see
 
 
 def score_pseudo_anomalies(frames: dict[str, Any], pseudo_plan: dict[str, Any], cr_network: dict[str, Any],
-                           params: dict[str, Any], device: str) -> dict[str, np.ndarray]:
+                           params: TwoStreamParams, device: str) -> dict[str, np.ndarray]:
     """MLE scores [T-16, P] of every pseudo-anomaly video (rendered on the fly from its source video)."""
     dev = resolve_device(device)
     model = load_stunet(cr_network, dev)
@@ -377,7 +378,7 @@ def _pseudo_key(k: int, item: dict[str, Any]) -> str:
 
 
 def select_patch_size(pseudo_scores: dict[str, np.ndarray], pseudo_plan: dict[str, Any],
-                      params: dict[str, Any]) -> dict[str, Any]:
+                      params: TwoStreamParams) -> dict[str, Any]:
     """Choose the MLE patch size p* by micro AUC on the pseudo-anomaly set (never on test labels).
 
     Scores go through the same per-video processing as the fusion (min-max, offset, smoothing).
@@ -398,7 +399,7 @@ def select_patch_size(pseudo_scores: dict[str, np.ndarray], pseudo_plan: dict[st
         ok = y_all.size and 0 < y_all.sum() < y_all.size
         aucs.append(float(roc_auc_score(y_all, np.concatenate(cols[j]))) if ok else float("nan"))
     if np.all(np.isnan(aucs)):
-        best = int(params["pseudo"].get("default_patch_index", 0))
+        best = int(params["pseudo"]["default_patch_index"])
         logger.warning("pseudo-anomaly set unusable; MLE patch size falls back to %d", patches[best])
     else:
         best = int(np.nanargmax(aucs))
@@ -411,17 +412,17 @@ def select_patch_size(pseudo_scores: dict[str, np.ndarray], pseudo_plan: dict[st
 # ------------------------------------------------------------------------------------------- KR stream
 
 
-def kr_layout(params: dict[str, Any]) -> dict[str, int]:
+def kr_layout(params: TwoStreamParams) -> dict[str, int]:
     """How KR rows map to frames: ``front`` offset / ``span`` (frames not covered), or ``repeat`` per row."""
     kr = params["kr"]
     if kr["feature_source"] == "snippet_features":
-        return {"front": 0, "span": 0, "repeat": int(kr.get("snippet_frames", 16))}
+        return {"front": 0, "span": 0, "repeat": int(kr["snippet_frames"])}
     length, itv = int(kr["snippet_len"]), int(kr["interval"])
     return {"front": length // 2 * itv, "span": (length - 1) * itv, "repeat": 1}
 
 
 def extract_kr_features(frames: dict[str, Any], video_index: pd.DataFrame, cr_network: dict[str, Any],
-                        params: dict[str, Any], device: str) -> dict[str, np.ndarray]:
+                        params: TwoStreamParams, device: str) -> dict[str, np.ndarray]:
     """KR training features from the CR-trained encoder (``kr.feature_source: cr_encoder``).
 
     Snippet = frames s, s+8, ..., s+56 at every ``kr.train_stride``-th start s of the normal training
@@ -441,7 +442,7 @@ def extract_kr_features(frames: dict[str, Any], video_index: pd.DataFrame, cr_ne
     bs = int(params["cr"]["score_batch_size"])
     feats, vids, rows = [], [], []
     for k, vid in enumerate(progress(train_ids, desc="KR train features")):
-        f = snippet_features(encoder, videos(vid), cfg, kr, dev, int(kr.get("train_stride", 1)), bs)
+        f = snippet_features(encoder, videos(vid), cfg, kr, dev, int(kr["train_stride"]), bs)
         feats.append(f)
         vids.append(np.full(len(f), k, np.int32))
         rows.append(np.arange(len(f), dtype=np.int32))
@@ -460,7 +461,7 @@ def _snippet_rows(snippet_features: dict[str, Any], vid: str) -> np.ndarray:
 
 
 def kr_features_from_snippets(snippet_features: dict[str, Any], video_index: pd.DataFrame,
-                              params: dict[str, Any]) -> dict[str, np.ndarray]:
+                              params: TwoStreamParams) -> dict[str, np.ndarray]:
     """KR training features from the shared ``snippet_features`` ([T_snip, n_crops, D], 16-frame snippets)."""
     if params["kr"]["feature_source"] != "snippet_features":
         raise ValueError("two_stream: pipeline built for snippet_features but kr.feature_source is "
@@ -487,7 +488,7 @@ def _positive_rows(rng: np.random.Generator, rows: np.ndarray, n_rows: np.ndarra
     return lo + np.floor(rng.random(len(rows)) * (hi - lo)).astype(np.int64)
 
 
-def train_hashnet(kr_train: dict[str, np.ndarray], params: dict[str, Any], seed: int, device: str,
+def train_hashnet(kr_train: dict[str, np.ndarray], params: TwoStreamParams, seed: int, device: str,
                   deterministic: bool) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Train the iL2SH hashing network Siamese-style (no negatives) with the mutual loss.
 
@@ -506,7 +507,7 @@ def train_hashnet(kr_train: dict[str, np.ndarray], params: dict[str, Any], seed:
     first = np.zeros(vids.max() + 2, np.int64)
     first[1:] = np.cumsum(n_rows)  # rows of a video are contiguous and ordered
     layout = kr_layout(params)
-    unit = layout["repeat"] if layout["repeat"] > 1 else int(kr.get("train_stride", 1))
+    unit = layout["repeat"] if layout["repeat"] > 1 else int(kr["train_stride"])
     window = max(1, math.ceil(int(kr["pos_window"]) / unit))
     net = HashNet(dim, int(kr["n_heads"]), int(kr["code_len"])).to(dev).train()
     opt = torch.optim.SGD(net.parameters(), lr=float(kr["lr"]), momentum=float(kr["momentum"]),
@@ -551,7 +552,7 @@ def _load_hashnet(state: dict[str, Any], device: torch.device) -> HashNet:
     return net.to(device).eval()
 
 
-def build_hash_tables(hashnet: dict[str, Any], kr_train: dict[str, np.ndarray], params: dict[str, Any], device: str,
+def build_hash_tables(hashnet: dict[str, Any], kr_train: dict[str, np.ndarray], params: TwoStreamParams, device: str,
                       cr_network: dict[str, Any] | None = None) -> dict[str, Any]:
     """Hash every training snippet x crop into one table per head (count + running-mean centre).
 
@@ -596,7 +597,7 @@ def retrieval_scorer(kr_model: dict[str, Any], device: torch.device) -> Callable
 
 
 def score_knowledge_retrieval(frames: dict[str, Any], video_index: pd.DataFrame, kr_model: dict[str, Any],
-                              params: dict[str, Any], device: str) -> dict[str, np.ndarray]:
+                              params: TwoStreamParams, device: str) -> dict[str, np.ndarray]:
     """KR score per snippet of every test video, embedded by the encoder saved in the KR checkpoint:
     {video_id: float32 [T-56]} (empty for videos of at most 56 frames; logged). Only
     ``cr.score_batch_size`` is read from ``params``."""
@@ -633,21 +634,21 @@ def score_kr_from_snippets(snippet_features: dict[str, Any], video_index: pd.Dat
 # ---------------------------------------------------------------------------------------------- fusion
 
 
-def cr_sigma(params: dict[str, Any]) -> float:
+def cr_sigma(params: TwoStreamParams) -> float:
     """CR smoothing sigma: ``fusion.cr_sigma`` or slen * itv / 2 with slen = n_context + 1 (9 * 2 / 2 = 9)."""
     s = params["fusion"].get("cr_sigma")
     cr = params["cr"]
     return float(s) if s is not None else (int(cr["n_context"]) + 1) * int(cr["interval"]) / 2
 
 
-def kr_sigma(params: dict[str, Any]) -> float:
+def kr_sigma(params: TwoStreamParams) -> float:
     """KR smoothing sigma: ``fusion.kr_sigma`` or slen * itv / 2 (8 * 8 / 2 = 32)."""
     s = params["fusion"].get("kr_sigma")
     kr = params["kr"]
     if s is not None:
         return float(s)
     if kr["feature_source"] == "snippet_features":
-        return float(kr.get("snippet_frames", 16)) / 2
+        return float(kr["snippet_frames"]) / 2
     return int(kr["snippet_len"]) * int(kr["interval"]) / 2
 
 
@@ -657,7 +658,7 @@ def _frame_table(per_video: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def fusion_checkpoint(params: dict[str, Any]) -> dict[str, float]:
+def fusion_checkpoint(params: TwoStreamParams) -> dict[str, float]:
     """The checkpoint of the fused methods (``crkr``, ``crkr_nominmax``): the stream weights. Each stream's
     alignment and smoothing are in its own checkpoint."""
     fp = params["fusion"]
