@@ -20,7 +20,7 @@ from vad_kedro.pipelines.weak_supervision.models import build_model, video_to_ba
 from vad_kedro.pipelines.weak_supervision.training import score_snippets
 
 from ..pipelines.weak_supervision.synthetic import make_synthetic
-from ..pipelines.weak_supervision.test_nodes import SMALL, loaders
+from ..pipelines.weak_supervision.test_nodes import SMALL, train
 from .checks import assert_one_score_per_frame
 
 SNIPPET = 16
@@ -42,12 +42,7 @@ def _trained(method: str, seed: int = 0, n_seeds: int = 1) -> tuple[dict, dict]:
     cfg = {**SMALL[method], "iterations": ITERATIONS, "batch_size": 6, "eval_every": 10, "n_seeds": n_seeds}
     if method != "mgfn":   # no dropout: the contract is about where the scores land, not about regularisation
         cfg["model"] = {**cfg.get("model", {}), "dropout": 0.0}
-    bags = nodes.load_bags(loaders(feats), index)
-    seg = nodes.segment_bags(loaders(feats), bags, cfg)
-    if method == "s3r":
-        ckpt, _ = nodes.train_model_with_dictionary(seg, nodes.learn_dictionary(seg, cfg), cfg, seed, "cpu", True)
-    else:
-        ckpt, _ = nodes.train_model(seg, cfg, seed, "cpu", True)
+    ckpt, _ = train(method, feats, index, cfg, seed)
     direction = np.random.default_rng(3).normal(size=DIM)   # make_synthetic's first draw: its anomaly direction
     return ckpt, {"cfg": cfg, "direction": direction / np.linalg.norm(direction)}
 

@@ -73,16 +73,14 @@ def test_runtime_hook_applies_the_threads_for_the_run_only():
 def test_same_seed_same_thread_count_bit_identical_model(threads):
     """Determinism as documented: same seed, machine and thread count → the same model tensors."""
     from tests.pipelines.weak_supervision.synthetic import make_synthetic
-    from tests.pipelines.weak_supervision.test_nodes import SMALL, loaders
-    from vad_kedro.pipelines.weak_supervision import nodes
+    from tests.pipelines.weak_supervision.test_nodes import SMALL, train
 
     feats, index, _ = make_synthetic(n_train=6, n_test=1, n_val=2, n_crops=2, dim=16, t_range=(8, 20), seed=4)
     cfg = {**SMALL["rtfm"], "iterations": 8, "batch_size": 4, "eval_every": 4, "n_seeds": 1}
-    seg = nodes.segment_bags(loaders(feats), nodes.load_bags(loaders(feats), index), cfg)
     states = []
     for _ in range(2):
         with runtime.torch_threads(threads):
-            ckpt, _ = nodes.train_model(seg, cfg, 3, "cpu", True)
+            ckpt, _ = train("rtfm", feats, index, cfg, 3)
         states.append(ckpt["runs"]["3"]["last"])
     for key, value in states[0].items():
         assert torch.equal(value, states[1][key]), key

@@ -121,14 +121,18 @@ def test_video_score_top3_and_sampler():
 
 
 # ------------------------------------------------------------------------------ train / score
-def _run(method, feats, index, seed=0, iterations=6, **extra):
-    cfg = {**SMALL[method], "iterations": iterations, "batch_size": 4, "eval_every": 3, "n_seeds": 1, **extra}
+def train(method: str, feats: dict[str, np.ndarray], index: pd.DataFrame, cfg: dict, seed: int) -> tuple[dict, dict]:
+    """The pipeline's training nodes on fabricated features: bags, segments, (S3R dictionary), train."""
     bags = nodes.load_bags(loaders(feats), index)
     seg = nodes.segment_bags(loaders(feats), bags, cfg)
     if method == "s3r":
-        ckpt, hist = nodes.train_model_with_dictionary(seg, nodes.learn_dictionary(seg, cfg), cfg, seed, "cpu", True)
-    else:
-        ckpt, hist = nodes.train_model(seg, cfg, seed, "cpu", True)
+        return nodes.train_model_with_dictionary(seg, nodes.learn_dictionary(seg, cfg), cfg, seed, "cpu", True)
+    return nodes.train_model(seg, cfg, seed, "cpu", True)
+
+
+def _run(method, feats, index, seed=0, iterations=6, **extra):
+    cfg = {**SMALL[method], "iterations": iterations, "batch_size": 4, "eval_every": 3, "n_seeds": 1, **extra}
+    ckpt, hist = train(method, feats, index, cfg, seed)
     scores = nodes.score_videos(loaders(feats), index, ckpt, cfg, "cpu")
     return ckpt, hist, scores
 
@@ -197,12 +201,7 @@ def synthetic_end_to_end(method: str, seed: int) -> tuple[list[float], list[floa
            "n_seeds": 3}
     if method == "s3r":
         cfg["model"] = {"reduction": 4}
-    bags = nodes.load_bags(loaders(feats), index)
-    seg = nodes.segment_bags(loaders(feats), bags, cfg)
-    if method == "s3r":
-        ckpt, _ = nodes.train_model_with_dictionary(seg, nodes.learn_dictionary(seg, cfg), cfg, seed, "cpu", True)
-    else:
-        ckpt, _ = nodes.train_model(seg, cfg, seed, "cpu", True)
+    ckpt, _ = train(method, feats, index, cfg, seed)
     frames = nodes.expand_to_frames(nodes.score_videos(loaders(feats), index, ckpt, cfg, "cpu"), index)
     merged = frames.merge(labels, on=["video_id", "frame"])
     assert len(merged) == len(frames) == 3 * len(labels)
