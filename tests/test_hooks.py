@@ -149,3 +149,29 @@ def test_run_start_skips_or_refuses_a_pipeline_the_dataset_cannot_feed(tmp_path,
     weak = [types.SimpleNamespace(name=n) for n in sorted(method_node_names("weak_supervision"))[:1]]
     with pytest.raises(DataError, match="weak_supervision: cannot run: dataset d has no video labels"):
         hook.before_pipeline_run({"pipeline_names": ["weak_supervision"]}, types.SimpleNamespace(nodes=weak), None)
+
+
+def test_run_summary_lists_the_methods_of_the_run(tmp_path, caplog):
+    """The last lines of a run: this run's leaderboard rows (mean ± std over seeds), where the files are."""
+    import logging
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from vad_kedro.hooks import RunSummaryHook
+
+    hook = RunSummaryHook()
+    hook._reporting = tmp_path
+    (tmp_path / "report.html").write_text("<html></html>")
+    nodes = [SimpleNamespace(name=n) for n in ("rtfm.train", "rtfm.evaluate", "motion_baseline.evaluate")]
+    hook.before_pipeline_run(SimpleNamespace(nodes=nodes))
+    table = pd.DataFrame({"method": ["lpg", "rtfm", "motion_baseline"], "micro_auc": [0.9, 0.61, 0.695],
+                          "micro_auc_std": [float("nan"), 0.083, float("nan")], "ap": [0.8, 0.361, 0.57],
+                          "n_seeds": [1, 3, 1]})
+    hook.after_node_run(SimpleNamespace(name="rtfm.build_leaderboard"), {"weak_supervision.leaderboard": table})
+    with caplog.at_level(logging.INFO, logger="vad_kedro.hooks"):
+        hook.after_pipeline_run()
+    text = caplog.text
+    assert "rtfm" in text and "micro AUC 0.610 ± 0.083" in text and "motion_baseline" in text
+    assert "lpg" not in text                                          # not evaluated by this run
+    assert str(tmp_path / "leaderboard.md") in text and str(tmp_path / "report.html") in text

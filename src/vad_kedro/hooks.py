@@ -90,6 +90,47 @@ class RuntimeHook:
         self._stack.close()
 
 
+class RunSummaryHook:
+    """Ends a run with what a person wants to see: the leaderboard rows of the methods the run evaluated,
+    where the leaderboard and the report are, and the total time."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+        self._reporting = Path("data") / "08_reporting"
+        self._methods: set[str] = set()
+        self._table: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        data_root = context.config_loader["globals"].get("data_root", "data")
+        self._reporting = Path(context.project_path) / data_root / "08_reporting"
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Any) -> None:
+        self._start, self._table = time.perf_counter(), None
+        self._methods = {n.name.removesuffix(".evaluate") for n in pipeline.nodes if n.name.endswith(".evaluate")}
+
+    @hook_impl
+    def after_node_run(self, node: Any, outputs: dict[str, Any]) -> None:
+        for name, value in outputs.items():
+            if name.split(".")[-1] == "leaderboard" and hasattr(value, "itertuples"):
+                self._table = value
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        lines = [f"Run finished in {time.perf_counter() - self._start:.0f} s."]
+        if self._table is not None and self._methods:
+            rows = self._table[self._table["method"].isin(self._methods)]
+            for r in rows.itertuples():
+                spread = f" ± {r.micro_auc_std:.3f}" if (r.n_seeds or 0) > 1 else ""
+                lines.append(f"  {r.method:<16s} micro AUC {r.micro_auc:.3f}{spread}  AP {r.ap:.3f}  ({r.n_seeds} seed(s))")
+            lines.append(f"Leaderboard: {self._reporting / 'leaderboard.md'}")
+            report = self._reporting / "report.html"
+            if report.exists():
+                lines.append(f"Report: {report}")
+        logger.info("\n".join(lines))
+
+
 class NodeTimingHook:
     """Records how long every node took (``data/08_reporting/node_timings.json``).
 
