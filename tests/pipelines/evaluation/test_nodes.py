@@ -106,3 +106,16 @@ def test_pipeline_times_groups_by_method_pipeline():
     t = pipeline_times({"rtfm.train": 2.0, "mil.train": 1.0, "prepare_raw": 0.5, "feature_extraction.flow": 4.0},
                        {"rtfm": "weak_supervision", "mil": "weak_supervision"}).set_index("pipeline")["seconds"]
     assert t.to_dict() == {"feature_extraction": 4.0, "weak_supervision": 3.0, "preprocessing": 0.5}
+
+
+def test_roc_legends_name_the_seed_they_show(labels):
+    """A method with several seeds is drawn with its first seed's curve, and its legend says which."""
+    from vad_kedro.pipelines.evaluation import report
+
+    two = pd.concat([_scores([0.1, 0.2, 0.9, 0.8, 0.5, 0.6, 0.7, 0.3], seed=s) for s in (7, 8)], ignore_index=True)
+    fig = nodes.plot_roc(two, labels, "toy")
+    assert "seed 7 of 2" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    joined = report._joined({"toy": two, "one": _scores([0.1, 0.2, 0.9, 0.8, 0.5, 0.6, 0.7, 0.3])}, labels)
+    texts = [t.get_text() for t in report.roc_figure(joined).axes[0].get_legend().get_texts()]
+    assert any("toy" in t and "seed 7" in t for t in texts) and any(t.startswith("one") and "seed" not in t
+                                                                   for t in texts)

@@ -110,14 +110,16 @@ def evaluate_method(frame_scores: pd.DataFrame, frame_labels: pd.DataFrame, data
 
 
 def plot_roc(frame_scores: pd.DataFrame, frame_labels: pd.DataFrame, method: str) -> Figure:
-    """ROC curve of the (first seed's) frame scores."""
+    """ROC curve of the first seed's frame scores (the legend names the seed when there are several)."""
     df = join_scores(frame_scores, frame_labels, method)
+    n_seeds = df["seed"].nunique()
     df = df[df["seed"] == df["seed"].min()]
     fig = Figure(figsize=(4.5, 4.5))
     ax = fig.subplots()
     if df["label"].nunique() == 2:
         fpr, tpr = M.roc_points(df["label"].to_numpy(), df["score"].to_numpy())
-        ax.plot(fpr, tpr, label=f"{method} (AUC {M.micro_auc(df['label'], df['score']):.3f})")
+        seed = f", seed {int(df['seed'].iloc[0])} of {n_seeds}" if n_seeds > 1 else ""
+        ax.plot(fpr, tpr, label=f"{method} (AUC {M.micro_auc(df['label'], df['score']):.3f}{seed})")
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC: {method}")
     ax.legend(loc="lower right", fontsize=8)

@@ -36,7 +36,8 @@ def _first_seed(df: pd.DataFrame) -> pd.DataFrame:
 def _joined(scores: dict[str, pd.DataFrame], labels: pd.DataFrame) -> dict[str, pd.DataFrame]:
     out = {}
     for method, df in scores.items():
-        j = labels.merge(_first_seed(df)[["video_id", "frame", "score"]], on=["video_id", "frame"], how="inner")
+        cols = ["video_id", "frame", "score"] + (["seed"] if "seed" in df else [])
+        j = labels.merge(_first_seed(df)[cols], on=["video_id", "frame"], how="inner")
         if len(j) == len(labels):
             out[method] = j
     return out
@@ -48,7 +49,8 @@ def roc_figure(joined: dict[str, pd.DataFrame]) -> Figure:
     for method, df in sorted(joined.items()):
         if df["label"].nunique() == 2:
             fpr, tpr = M.roc_points(df["label"].to_numpy(), df["score"].to_numpy())
-            ax.plot(fpr, tpr, lw=1.2, label=f"{method} ({M.micro_auc(df['label'], df['score']):.3f})")
+            seed = f", seed {int(df['seed'].iloc[0])}" if "seed" in df else ""   # the curve is one seed's
+            ax.plot(fpr, tpr, lw=1.2, label=f"{method} ({M.micro_auc(df['label'], df['score']):.3f}{seed})")
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Frame-level ROC (micro)")
     ax.legend(fontsize=7, loc="lower right")
@@ -127,7 +129,8 @@ def build_report(leaderboard: pd.DataFrame, per_type: pd.DataFrame, frame_labels
         parts += ["<h2>Per-anomaly-type AUC</h2><p class='note'>Frames of one type against all normal frames.</p>",
                   wide.to_html(border=0, na_rep="–")]
     if joined:
-        parts += ["<h2>ROC curves</h2>", _png(roc_figure(joined))]
+        parts += ["<h2>ROC curves (the first seed of a method that ran several; the legend names it)</h2>",
+                  _png(roc_figure(joined))]
         videos = hardest_videos(joined, n_videos)
         if videos:
             parts += ["<h2>Hardest test videos</h2>", _png(curves_figure(joined, videos))]
