@@ -194,7 +194,7 @@ def test_synthetic_end_to_end(method):
 
     Measured mean AUC of seeds (s, s+1, s+2) for s = 0, 3, 6, 9, 12 (VAD_SEED_OFFSET), 1 thread:
     mil 1.000 1.000 1.000 1.000 0.994; rtfm 0.983 1.000 0.996 1.000 0.981; s3r 0.999 1.000 0.992 0.985
-    (s = 12 in the commit); mgfn 0.993 0.751 0.998 0.681 0.997, single MGFN runs 0.31-1.00 (seed 10:
+    1.000; mgfn 0.993 0.751 0.998 0.681 0.997, single MGFN runs 0.31-1.00 (seed 10:
     0.306, below chance: MGFN's seed instability, docs/pipelines/weak_supervision.md). Bars: 0.80 (the
     spec's; >= 0.18 under the worst) and 0.60 for MGFN (0.081 under its worst). Mean AP >= 0.40 in
     every run (2x the positive rate = 0.252).
