@@ -35,6 +35,8 @@ def test_no_node_reads_labels():
 
 @pytest.mark.slow
 def test_smoke_end_to_end(smoke_project):
+    """Smoke micro AUC, seeds 42..46 (VAD_SEED_OFFSET 0..4), 1 thread: smaff 0.685 0.744 0.715 0.636 0.663,
+    smaff_nopose 0.660 0.654 0.660 0.660 0.678; 2 threads smaff 0.683 0.743 0.714 0.636 0.664, smaff_nopose 0.661 0.654 0.660 0.661 0.678 -> bar 0.58, 0.056 under the worst."""
     smoke_project.run("memory_fusion")
     vi = smoke_project.load("video_index")
     test = vi[vi["split"] == "test"]
@@ -44,6 +46,6 @@ def test_smoke_end_to_end(smoke_project):
         assert set(df["video_id"]) == set(test["video_id"])
         assert np.isfinite(df["score"]).all()
         metrics = smoke_project.load(f"{m}.metrics")
-        assert metrics["micro_auc"] > 0.6, (m, metrics)  # measured 0.68 (smaff) and 0.66 (smaff_nopose)
+        assert metrics["micro_auc"] > 0.58, (m, metrics)
     ck = smoke_project.load("smaff_nopose.model")
     assert ck["modalities"] == ["app", "vel"]

@@ -6,6 +6,8 @@ import pytest
 
 @pytest.mark.slow
 def test_self_paced_smoke_run(smoke_project):
+    """Smoke micro AUC, seeds 42..46 (VAD_SEED_OFFSET 0..4), 1 thread: lbr_spr 0.640 0.631 0.630 0.637 0.635,
+    lbr_norefine 0.642 0.631 0.630 0.637 0.635; 2 threads identical -> bar 0.58, 0.05 under the worst."""
     smoke_project.run("self_paced")
     index = smoke_project.load("video_index")
     tests = index[index["split"] == "test"]
@@ -21,4 +23,4 @@ def test_self_paced_smoke_run(smoke_project):
         ckpt = smoke_project.load(f"{method}.model")
         assert "block0" in ckpt["blocks"] and ckpt["config"]["refine"] == (method == "lbr_spr")
         metrics = smoke_project.load(f"{method}.metrics")
-        assert metrics["micro_auc"] > 0.6, (method, metrics)
+        assert metrics["micro_auc"] > 0.58, (method, metrics)

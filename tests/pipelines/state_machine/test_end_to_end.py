@@ -76,6 +76,8 @@ def test_synthetic_sprites_end_to_end_beats_chance():
 
 @pytest.mark.slow
 def test_registered_pipeline_on_smoke(smoke_project):
+    """Smoke micro AUC, measured for seeds 42..46 (VAD_SEED_OFFSET 0..4): 1 thread 0.800 0.802 0.848 0.753
+    0.827; 2 threads identical -> bar 0.68, 0.07 under the worst."""
     smoke_project.run("state_machine")
     scores = smoke_project.load("lpg.frame_scores")
     index = smoke_project.load("video_index")
@@ -84,7 +86,7 @@ def test_registered_pipeline_on_smoke(smoke_project):
     assert len(scores) == int(test["n_frames"].sum())
     assert np.isfinite(scores["score"]).all()
     metrics = smoke_project.load("lpg.metrics")
-    assert metrics["micro_auc"] > 0.55
+    assert metrics["micro_auc"] > 0.68
 
 
 @pytest.fixture(scope="module")

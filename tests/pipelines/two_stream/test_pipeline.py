@@ -55,6 +55,9 @@ def test_parameter_files_agree():
 
 @pytest.mark.slow
 def test_smoke_run(smoke_project):
+    """crkr's smoke micro AUC, seeds 42..46 (VAD_SEED_OFFSET 0..4): 1 thread 0.581 0.672 0.683 0.770 0.565;
+    2 threads 0.638 0.630 0.740 0.594 0.655 -> bar 0.50 (not below chance), 0.065 under the worst. The former 0.55 sat 0.015 under
+    it; the quality bars of CRKR are the blob-video ones in test_nodes.py."""
     smoke_project.run("two_stream")
     index = smoke_project.load("video_index")
     n_test = index.loc[index.split == "test", "n_frames"].sum()
@@ -64,4 +67,4 @@ def test_smoke_run(smoke_project):
     model = smoke_project.load("crkr_kr.model")
     assert "table0.keys" in model["tables"]
     metrics = smoke_project.load("crkr.metrics")
-    assert metrics["micro_auc"] > 0.55
+    assert metrics["micro_auc"] > 0.50
