@@ -1,5 +1,7 @@
 """Pipeline wiring and the end-to-end smoke run."""
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -75,4 +77,5 @@ def test_smoke_detector_training_then_centernet_tracks(smoke_project):
             det = tracks[tracks["frame"] == f][["x1", "y1", "x2", "y2"]].to_numpy()
             hits += int(matched_at_iou(g[["x1", "y1", "x2", "y2"]].to_numpy(), det).sum())
             n += len(g)
+    logging.getLogger(__name__).info("centernet smoke recall@0.5: %.3f (%d of %d boxes)", hits / max(n, 1), hits, n)
     assert n > 0 and hits / n > 0.5
