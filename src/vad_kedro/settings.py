@@ -3,14 +3,14 @@
 import warnings
 
 from vad_kedro.core.runtime import shifted_seed
-from vad_kedro.hooks import BatchedMlflowHook, NodeTimingHook, RuntimeHook
+from vad_kedro.hooks import BatchedMlflowHook, NodeTimingHook, ParameterCheckHook, RuntimeHook
 
 # Method namespaces ("rtfm.frame_scores") are deliberate dataset names; silence the generic advice.
 warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
 warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
 warnings.filterwarnings("ignore", message="register_new_resolver\(\) is deprecated")
 
-HOOKS = (RuntimeHook(), NodeTimingHook(), BatchedMlflowHook())
+HOOKS = (ParameterCheckHook(), RuntimeHook(), NodeTimingHook(), BatchedMlflowHook())
 # kedro-mlflow's own hook instance is replaced by BatchedMlflowHook (same behaviour, batched parameter logging).
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)  # the distribution name as its metadata spells it
 
