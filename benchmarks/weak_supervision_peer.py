@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 
 from vad_kedro.core.metrics import average_precision, micro_auc, pr_curve_auc
 from vad_kedro.core.runtime import torch_threads
@@ -94,11 +95,29 @@ RELEASED: dict[str, dict[str, Any]] = {
 }
 
 
-def method_cfg(method: str, seed: int) -> dict[str, Any]:
+def method_cfg(method: str, seed: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The method's parameter block; ``overrides`` {dotted key: value} for diagnostics (``--set``)."""
     cfg = copy.deepcopy(COMMON)
     cfg.update(copy.deepcopy(RELEASED[method]))
     cfg["seeds"] = [int(seed)]
+    for key, value in (overrides or {}).items():
+        *path, last = key.split(".")
+        block = cfg
+        for part in path:
+            block = block.setdefault(part, {})
+        block[last] = value
     return cfg
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (values parsed as YAML: 120, off, [1, 2]) as {key: value}."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def dataset_params(name: str) -> dict[str, Any]:
@@ -134,8 +153,8 @@ def load_set(name: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
 
 def run_one(name: str, method: str, seed: int, index: pd.DataFrame, labels: pd.DataFrame, features: dict,
-            segments: dict, save_dir: Path | None = None) -> dict[str, Any]:
-    cfg = method_cfg(method, seed)
+            segments: dict, save_dir: Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    cfg = method_cfg(method, seed, overrides)
     t0 = time.perf_counter()
     if method == "s3r":
         dictionary = nodes.learn_dictionary(segments, cfg)
@@ -192,7 +211,10 @@ def main() -> None:
     parser.add_argument("--generator", type=Path, default=GENERATOR, help="the peer gen_ucf_features.py")
     parser.add_argument("--json", type=Path, default=None, help="append one JSON line per run to this file")
     parser.add_argument("--save-dir", type=Path, default=None, help="save each run's checkpoint here")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override method parameters for a diagnostic (e.g. s3r_macro_loss=off iterations=120)")
     args = parser.parse_args()
+    overrides = parse_overrides(args.set)
     os.chdir(ROOT)  # dataset roots are relative to the project, as in a kedro run
 
     rows = []
@@ -205,16 +227,17 @@ def main() -> None:
             bags = nodes.load_bags(features, index)
             by_mode: dict[str, dict] = {}
             for method in args.methods:
-                mode = RELEASED[method].get("segmentation", "pool")
+                mode = method_cfg(method, 0, overrides)["segmentation"]
                 if mode not in by_mode:
-                    by_mode[mode] = nodes.segment_bags(features, bags, method_cfg(method, 0))
+                    by_mode[mode] = nodes.segment_bags(features, bags, method_cfg(method, 0, overrides))
                 for seed in args.seeds:
-                    r = run_one(name, method, seed, index, labels, features, by_mode[mode], args.save_dir)
+                    r = run_one(name, method, seed, index, labels, features, by_mode[mode], args.save_dir, overrides)
+                    r["overrides"] = overrides
                     rows.append(r)
                     print(f"RESULT {name} {method} seed {seed}: frame AUC {r['auc']:.4f}  AP {r['ap']:.4f}  "
                           f"PR-AUC {r['pr_auc']:.4f}  {r['s_per_iter']:.2f} s/iter ({r['iterations']} it, train "
                           f"{r['train_s']:.0f} s, dict {r['dict_s']:.1f} s, score {r['score_s']:.0f} s)  "
-                          f"load {r['loadavg'][0]:.2f}", flush=True)
+                          f"load {r['loadavg'][0]:.2f}{f'  overrides {overrides}' if overrides else ''}", flush=True)
                     if args.json:
                         args.json.parent.mkdir(parents=True, exist_ok=True)
                         with args.json.open("a") as fh:
