@@ -175,3 +175,34 @@ def test_run_summary_lists_the_methods_of_the_run(tmp_path, caplog):
     assert "rtfm" in text and "micro AUC 0.610 ± 0.083" in text and "motion_baseline" in text
     assert "lpg" not in text                                          # not evaluated by this run
     assert str(tmp_path / "leaderboard.md") in text and str(tmp_path / "report.html") in text
+
+
+def test_parameter_check_runs_first_and_only_when_snippet_features_are_extracted():
+    """dataset.format: i3d_features with a frame-based extractor stops the run before any node (and before
+    the other hooks start an MLflow run or set threads); a run without snippet extraction is not concerned."""
+    import pytest
+
+    from vad_kedro.core.errors import DataError
+    from vad_kedro.hooks import ParameterCheckHook
+    from vad_kedro.settings import HOOKS
+
+    hook = ParameterCheckHook()
+    hook.after_context_created(types.SimpleNamespace(params={
+        "dataset": {"format": "i3d_features"}, "feature_extraction": {"snippets": {"extractor": "motion_appearance"}}}))
+    extract = types.SimpleNamespace(nodes=[types.SimpleNamespace(name="feature_extraction.extract_snippet_features")])
+    with pytest.raises(DataError, match="set feature_extraction.snippets.extractor: i3d_import"):
+        hook.before_pipeline_run(extract)
+    hook.before_pipeline_run(types.SimpleNamespace(nodes=[types.SimpleNamespace(name="build_video_index")]))
+    assert isinstance(HOOKS[0], ParameterCheckHook)
+    assert ParameterCheckHook.before_pipeline_run.kedro_impl["tryfirst"] is True
+
+
+def test_kedro_run_on_i3d_features_with_the_default_extractor_stops_before_any_node(fresh_project):
+    import pytest
+
+    from vad_kedro.core.errors import DataError
+
+    params = {"dataset": {"format": "i3d_features", "synthetic": None}}
+    with pytest.raises(DataError, match="set feature_extraction.snippets.extractor: i3d_import"):
+        fresh_project.run("weak_supervision", params=params)
+    assert not any((fresh_project.path / "data" / "02_intermediate").iterdir())

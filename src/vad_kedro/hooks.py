@@ -1,4 +1,4 @@
-"""Project hooks: torch threads for the run, per-node wall-clock timings (summed per method namespace for
+"""Project hooks: parameter checks before the run, torch threads for the run, per-node wall-clock timings (summed per method namespace for
 the leaderboard) and MLflow tracking."""
 
 from __future__ import annotations
@@ -129,6 +129,27 @@ class RunSummaryHook:
             if report.exists():
                 lines.append(f"Report: {report}")
         logger.info("\n".join(lines))
+
+
+class ParameterCheckHook:
+    """Checks parameter combinations that cannot work before any node runs (first of the hooks), so a
+    long run does not fail halfway: ``dataset.format: i3d_features`` with a frame-based snippet
+    extractor, when the run extracts snippet features."""
+
+    def __init__(self) -> None:
+        self._params: Mapping[str, Any] = {}
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._params = context.params
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, pipeline: Any) -> None:
+        if any(node.name.endswith("extract_snippet_features") for node in pipeline.nodes):
+            from vad_kedro.pipelines.feature_extraction.nodes import check_snippet_source
+
+            fe = self._params.get("feature_extraction") or {}
+            check_snippet_source(self._params.get("dataset") or {}, fe.get("snippets") or {})
 
 
 class NodeTimingHook:

@@ -304,3 +304,13 @@ def test_detector_training_refuses_an_unknown_box_source(two_videos):
     vi, frames, raw, ds = two_videos
     with pytest.raises(ValueError, match="detector_training.boxes must be one of"):
         nodes.train_detector(vi, frames, raw, ds, CENTERNET_P, {**TRAIN_P, "boxes": "yolo"}, 0, "cpu")
+
+
+@pytest.mark.parametrize("extractor", ["motion_appearance", "r3d_18", None])
+def test_i3d_features_with_a_frame_based_extractor_names_the_setting(extractor):
+    snippets = {"extractor": extractor} if extractor else {}
+    with pytest.raises(DataError, match=r"^feature_extraction\.snippets\.extractor: .*no frames.* set "
+                                        r"feature_extraction\.snippets\.extractor: i3d_import$"):
+        nodes.check_snippet_source({"format": "i3d_features"}, snippets)
+    nodes.check_snippet_source({"format": "i3d_features"}, {"extractor": "i3d_import"})
+    nodes.check_snippet_source({"format": "frame_folder"}, snippets)

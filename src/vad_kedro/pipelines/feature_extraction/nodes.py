@@ -476,6 +476,17 @@ def import_i3d(row: Mapping[str, Any], style: str, n_crops: int | None, feature_
     return x
 
 
+def check_snippet_source(dataset: Mapping[str, Any], snippets: Mapping[str, Any]) -> None:
+    """Precomputed I3D features have no frames: ``dataset.format: i3d_features`` needs the ``i3d_import``
+    extractor. Raises a DataError naming the setting to change (checked before any node runs by
+    :class:`~vad_kedro.hooks.ParameterCheckHook`)."""
+    name = (snippets or {}).get("extractor", "motion_appearance")
+    if (dataset or {}).get("format") == "i3d_features" and name != "i3d_import":
+        raise DataError("feature_extraction.snippets.extractor",
+                        f"dataset.format i3d_features holds precomputed features and no frames, so the frame-based "
+                        f"extractor {name!r} cannot run: set feature_extraction.snippets.extractor: i3d_import")
+
+
 def _weights_stat(cfg: Mapping[str, Any]) -> list[int] | None:
     return path_stat(cfg.get("weights_path")) if cfg.get("weights_path") else None
 
