@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.runtime import shifted_seed
 from vad_kedro.vision import centernet
 from vad_kedro.vision.detection import DETECTORS
 from vad_kedro.vision.geometry import matched_at_iou
@@ -77,8 +78,10 @@ def _samples(seeds):
 
 
 def test_training_learns_to_find_the_walkers_on_unseen_videos():
+    """Recall on two unseen fabricated videos. Measured for training seeds 0..4 (VAD_SEED_OFFSET 0..4),
+    1 and 2 threads: recall 1.000 every time, final / first loss 0.068-0.104 -> bars 0.9 and 0.5."""
     ckpt, history = centernet.train_centernet(_samples(range(6)), width=16, stride=2, iterations=150,
-                                              batch_size=8, lr=5e-3, crop=(48, 64), seed=0)
+                                              batch_size=8, lr=5e-3, crop=(48, 64), seed=shifted_seed(0))
     assert history["loss"][-1] < 0.5 * history["loss"][0]
     model = centernet.build_model(ckpt["config"])
     model.load_state_dict(ckpt["state"])
