@@ -84,3 +84,13 @@ def test_same_seed_same_thread_count_bit_identical_model(threads):
         states.append(ckpt["runs"]["3"]["last"])
     for key, value in states[0].items():
         assert torch.equal(value, states[1][key]), key
+
+
+def test_nested_blocks_restore_the_outer_settings():
+    """A kedro run inside a test session (both use torch_threads) leaves the session's settings as they were."""
+    threads, flush = torch.get_num_threads(), runtime._flush_denormal
+    with runtime.torch_threads(2):
+        with runtime.torch_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2 and runtime._flush_denormal is True   # not switched off by the inner
+    assert torch.get_num_threads() == threads and runtime._flush_denormal is flush

@@ -57,6 +57,8 @@ def use_amp(device: torch.device) -> bool:
 SEED_OFFSET_ENV = "VAD_SEED_OFFSET"
 #: Upper bound of the default thread count: the models here are small, more threads only add overhead.
 MAX_DEFAULT_THREADS = 8
+#: Whether torch_threads flushes denormals now (torch has no getter; every change goes through torch_threads).
+_flush_denormal = False
 
 
 def seed_offset() -> int:
@@ -106,14 +108,17 @@ def torch_threads(n: int | None = None) -> Iterator[int]:
     float reductions. Saturated sigmoids produce denormal gradients that slowed CPU iterations
     20-fold as training went on (MIL: 0.1 s → 1.8 s per iteration); flushing them is deterministic.
     """
+    global _flush_denormal
     threads = resolve_num_threads(n)
-    previous = torch.get_num_threads()
+    previous, previous_flush = torch.get_num_threads(), _flush_denormal
     with contextlib.suppress(RuntimeError):  # inter-op threads can be set once per process, before any use
         torch.set_num_interop_threads(threads)
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
+    _flush_denormal = True
     try:
         yield threads
     finally:
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(previous_flush)   # nested blocks (a run inside a test session) restore it
+        _flush_denormal = previous_flush
         torch.set_num_threads(previous)
