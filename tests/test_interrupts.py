@@ -63,3 +63,18 @@ def test_ctrl_c_in_a_node_suggests_resuming_and_marks_the_mlflow_run_killed(fres
         latest = client.search_runs([client.get_experiment_by_name("vad_kedro_smoke").experiment_id], max_results=1)
     assert [r.info.status for r in latest] == ["KILLED"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_handler_left_by_a_failed_start_is_not_kept_as_the_previous_one():
+    """Kedro calls no on_pipeline_error when a before_pipeline_run hook raises: the handler is installed last
+    (trylast), and a stale handler of ours is never taken for the user's and restored."""
+    from vad_kedro.hooks import InterruptHook
+
+    assert InterruptHook.before_pipeline_run.kedro_impl["trylast"] is True
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    install_interrupt_handler()                                  # a run that never restored it
+    try:
+        assert install_interrupt_handler() is signal.default_int_handler
+    finally:
+        restore_interrupt_handler(signal.default_int_handler)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -210,15 +210,13 @@ class RunStartHook:
       pipelines the dataset cannot feed (one warning; the leaderboard notes it), and a run that
       selects such a pipeline stops at once with a DataError saying what is missing;
     - removes temporary files that killed saves left behind (and version folders left without
-      their file), naming them in one warning;
-    - while the pipeline runs, Ctrl-C raises :class:`~vad_kedro.core.errors.RunInterrupted`, so
-      Kedro prints its ``--from-nodes`` resume suggestion and the MLflow run is marked KILLED.
+      their file), naming them in one warning.
+    Ctrl-C during the run is :class:`InterruptHook`'s.
     """
 
     def __init__(self) -> None:
         self._data_root = Path("data")
         self._skipped: dict[str, str] = {}
-        self._previous_sigint: Any = None
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -244,6 +242,19 @@ class RunStartHook:
         if removed:
             logger.warning("removed %d files and folders left by an interrupted save: %s", len(removed),
                            ", ".join(str(p) for p in removed[:10]))
+
+
+class InterruptHook:
+    """While the pipeline runs, Ctrl-C raises :class:`~vad_kedro.core.errors.RunInterrupted`, so Kedro prints its
+    ``--from-nodes`` resume suggestion and the MLflow run is marked KILLED. Installed after every other hook's
+    ``before_pipeline_run`` (trylast): Kedro calls no ``on_pipeline_error`` when a run fails to start, so a
+    handler installed earlier would outlive such a run."""
+
+    def __init__(self) -> None:
+        self._previous_sigint: Any = None
+
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self) -> None:
         self._previous_sigint = install_interrupt_handler()
 
     @hook_impl
@@ -264,7 +275,9 @@ def install_interrupt_handler() -> Any:
     """Make Ctrl-C raise :class:`RunInterrupted` (an Exception Kedro handles); returns the previous handler."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    return signal.signal(signal.SIGINT, _raise_interrupted)
+    previous = signal.signal(signal.SIGINT, _raise_interrupted)
+    # a run whose start failed after the handler was installed never restored it: do not keep it as "previous"
+    return signal.default_int_handler if previous is _raise_interrupted else previous
 
 
 def restore_interrupt_handler(previous: Any) -> None:

@@ -3,8 +3,8 @@
 import warnings
 
 from vad_kedro.core.runtime import shifted_seed
-from vad_kedro.hooks import (BatchedMlflowHook, NodeTimingHook, ParameterCheckHook, RunStartHook, RunSummaryHook,
-                             RuntimeHook)
+from vad_kedro.hooks import (BatchedMlflowHook, InterruptHook, NodeTimingHook, ParameterCheckHook, RunStartHook,
+                             RunSummaryHook, RuntimeHook)
 
 # Method namespaces ("rtfm.frame_scores") are deliberate dataset names; silence the generic advice.
 warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
@@ -12,7 +12,8 @@ warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` met
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
 
 # pluggy calls the last registered hook first: RunStartHook checks and cleans up before the MLflow run starts.
-HOOKS = (ParameterCheckHook(), RunSummaryHook(), RuntimeHook(), NodeTimingHook(), BatchedMlflowHook(), RunStartHook())
+HOOKS = (ParameterCheckHook(), RunSummaryHook(), InterruptHook(), RuntimeHook(), NodeTimingHook(), BatchedMlflowHook(),
+         RunStartHook())
 # kedro-mlflow's own hook instance is replaced by BatchedMlflowHook (same behaviour, batched parameter logging).
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)  # the distribution name as its metadata spells it
 
