@@ -17,7 +17,6 @@ from vad_kedro.pipelines.weak_supervision.models import (
     magnitude_topk,
 )
 
-torch.set_num_threads(1)
 
 
 def test_published_parameter_counts():

@@ -16,7 +16,6 @@ from vad_kedro.pipelines.weak_supervision.training import BatchSampler, video_sc
 
 from .synthetic import make_synthetic
 
-torch.set_num_threads(1)
 
 SMALL = {
     "mil": {"method": "mil", "optimizer": "adagrad", "lr": 0.01, "model": {"hidden": [32, 8]}},
