@@ -14,9 +14,10 @@ project's own code path on them:
 
 Budget and shapes of the reference figures: 32 segments, 8 normal + 8 abnormal bags per iteration,
 40 iterations, Adam lr 1e-3 (RTFM weight decay 0.005, MGFN 0.0005), published model widths and the
-released-code switches of each method (see ``RELEASED``). One torch thread. s / iteration is the
-wall time of ``train_model`` (no validation, so: batch indexing, forward, loss, backward, step)
-divided by the iterations; scoring the test set is timed separately.
+released-code switches of each method (see ``RELEASED``). One torch thread (``--threads``), float32
+(``--cpu-precision bf16``: bfloat16 autocast). s / iteration is the wall time of ``train_model`` (no
+validation, so: batch indexing, forward, loss, backward, step) divided by the iterations; scoring the
+test set is timed separately.
 
     python benchmarks/weak_supervision_peer.py                                   # rtfm, seeds 0-4, both sets
     python benchmarks/weak_supervision_peer.py --sets easy --methods mgfn --seeds 0 1 2
@@ -42,7 +43,7 @@ import torch
 import yaml
 
 from vad_kedro.core.metrics import average_precision, micro_auc, pr_curve_auc
-from vad_kedro.core.runtime import torch_threads
+from vad_kedro.core.runtime import cpu_precision, torch_threads
 from vad_kedro.pipelines.feature_extraction.nodes import extract_snippet_features
 from vad_kedro.pipelines.preprocessing.nodes import build_video_index, prepare_raw, split_train_val
 from vad_kedro.pipelines.weak_supervision import nodes
@@ -211,6 +212,9 @@ def main() -> None:
     parser.add_argument("--generator", type=Path, default=GENERATOR, help="the peer gen_ucf_features.py")
     parser.add_argument("--json", type=Path, default=None, help="append one JSON line per run to this file")
     parser.add_argument("--save-dir", type=Path, default=None, help="save each run's checkpoint here")
+    parser.add_argument("--cpu-precision", default="fp32", choices=["fp32", "bf16"],
+                        help="runtime.cpu_precision of the run (bf16: bfloat16 autocast, for CPUs with AMX / AVX-512 BF16)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the reference figures: 1)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override method parameters for a diagnostic (e.g. s3r_macro_loss=off iterations=120)")
     args = parser.parse_args()
@@ -218,7 +222,7 @@ def main() -> None:
     os.chdir(ROOT)  # dataset roots are relative to the project, as in a kedro run
 
     rows = []
-    with torch_threads(1):
+    with torch_threads(args.threads), cpu_precision(args.cpu_precision):
         for name in args.sets:
             ensure_set(name, args.generator)
             index, labels, features = load_set(name)
@@ -233,10 +237,12 @@ def main() -> None:
                 for seed in args.seeds:
                     r = run_one(name, method, seed, index, labels, features, by_mode[mode], args.save_dir, overrides)
                     r["overrides"] = overrides
+                    r["cpu_precision"], r["threads"] = args.cpu_precision, args.threads
                     rows.append(r)
                     print(f"RESULT {name} {method} seed {seed}: frame AUC {r['auc']:.4f}  AP {r['ap']:.4f}  "
                           f"PR-AUC {r['pr_auc']:.4f}  {r['s_per_iter']:.2f} s/iter ({r['iterations']} it, train "
-                          f"{r['train_s']:.0f} s, dict {r['dict_s']:.1f} s, score {r['score_s']:.0f} s)  "
+                          f"{r['train_s']:.0f} s, dict {r['dict_s']:.1f} s, score {r['score_s']:.0f} s, "
+                          f"{args.cpu_precision}, {args.threads} thread(s))  "
                           f"load {r['loadavg'][0]:.2f}{f'  overrides {overrides}' if overrides else ''}", flush=True)
                     if args.json:
                         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from kedro_mlflow.framework.hooks.utils import _flatten_dict
 from vad_kedro.core.errors import RunInterrupted
 from vad_kedro.core.params import Params
 from vad_kedro.core.requirements import requirement_error, unmet_requirements
-from vad_kedro.core.runtime import seed_offset, torch_threads
+from vad_kedro.core.runtime import cpu_precision, seed_offset, torch_threads
 from vad_kedro.io.datasets import atomic_write, process_alive, remove_stale_temporaries
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ def _registered_pipelines() -> Mapping[str, Any]:
 
 class RuntimeHook:
     """Applies the ``runtime`` parameter group to the whole run: torch threads and denormal flushing
-    through :func:`vad_kedro.core.runtime.torch_threads`, restored when the run ends or fails."""
+    (:func:`vad_kedro.core.runtime.torch_threads`) and the CPU precision
+    (:func:`vad_kedro.core.runtime.cpu_precision`), restored when the run ends or fails."""
 
     def __init__(self) -> None:
         self._runtime: Mapping[str, Any] = {}
@@ -72,14 +73,15 @@ class RuntimeHook:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        self._runtime = context.params.get("runtime") or {}
+        self._runtime = context.params["runtime"]
 
     @hook_impl
     def before_pipeline_run(self) -> None:
         self._stack.close()
-        threads = self._stack.enter_context(torch_threads(self._runtime.get("num_threads")))
-        logger.info("torch CPU threads: %d (runtime.num_threads: %s); seed offset %d", threads,
-                    self._runtime.get("num_threads"), seed_offset())
+        threads = self._stack.enter_context(torch_threads(self._runtime["num_threads"]))
+        precision = self._stack.enter_context(cpu_precision(self._runtime["cpu_precision"]))
+        logger.info("torch CPU threads: %d (runtime.num_threads: %s), CPU precision %s; seed offset %d", threads,
+                    self._runtime["num_threads"], precision, seed_offset())
 
     @hook_impl
     def after_pipeline_run(self) -> None:

@@ -1,4 +1,4 @@
-"""core.runtime: the one place for torch threads, denormal flushing and the seed offset."""
+"""core.runtime: the one place for torch threads, denormal flushing, CPU precision and the seed offset."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_the_configuration_resolves_the_shifted_seed(monkeypatch):
     loader = OmegaConfigLoader(str(REPO / "conf"), env="smoke", **CONFIG_LOADER_ARGS)
     params = loader["parameters"]
     assert params["seed"] == 42 + 7
-    assert params["runtime"] == {"num_threads": None}
+    assert params["runtime"] == {"num_threads": None, "cpu_precision": "fp32"}
 
 
 def test_runtime_hook_applies_the_threads_for_the_run_only():
@@ -62,11 +62,13 @@ def test_runtime_hook_applies_the_threads_for_the_run_only():
     from vad_kedro.hooks import RuntimeHook
 
     hook, before = RuntimeHook(), torch.get_num_threads()
-    hook.after_context_created(SimpleNamespace(params={"runtime": {"num_threads": 1}}))
+    hook.after_context_created(SimpleNamespace(params={"runtime": {"num_threads": 1, "cpu_precision": "bf16"}}))
     hook.before_pipeline_run()
     assert torch.get_num_threads() == 1
+    assert runtime.autocast_enabled(torch.device("cpu"))
     hook.on_pipeline_error()
     assert torch.get_num_threads() == before
+    assert not runtime.autocast_enabled(torch.device("cpu"))
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -94,3 +96,19 @@ def test_nested_blocks_restore_the_outer_settings():
             assert torch.get_num_threads() == 1
         assert torch.get_num_threads() == 2 and runtime._flush_denormal is True   # not switched off by the inner
     assert torch.get_num_threads() == threads and runtime._flush_denormal is flush
+
+
+def test_cpu_precision_switches_autocast_for_the_block_only():
+    """fp32 (the default) leaves CPU forward passes in float32; bf16 runs a Linear in bfloat16 inside the block."""
+    cpu, layer, x = torch.device("cpu"), torch.nn.Linear(4, 2), torch.ones(3, 4)
+    with runtime.autocast(cpu):
+        assert layer(x).dtype == torch.float32
+    with runtime.cpu_precision("bf16"):
+        with runtime.cpu_precision("fp32"):
+            assert not runtime.autocast_enabled(cpu)
+        with runtime.autocast(cpu):
+            assert layer(x).dtype == torch.bfloat16
+    assert not runtime.autocast_enabled(cpu)
+    with pytest.raises(ValueError, match="runtime.cpu_precision"):
+        with runtime.cpu_precision("fp16"):
+            pass

@@ -6,6 +6,8 @@
 - :func:`torch_threads` is the one place torch's CPU threads are set (``runtime.num_threads``;
   :func:`default_num_threads` when null) together with denormal flushing. The
   :class:`~vad_kedro.hooks.RuntimeHook` applies it to every ``kedro run``.
+- :func:`autocast` is the one place mixed precision is chosen: float16 AMP on CUDA, and on CPU
+  bfloat16 only inside :func:`cpu_precision` ``("bf16")`` (``runtime.cpu_precision``, default ``fp32``).
 """
 
 from __future__ import annotations
@@ -49,8 +51,46 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
 
 
 def use_amp(device: torch.device) -> bool:
-    """Mixed precision only on CUDA."""
+    """Float16 AMP with gradient scaling: only on CUDA."""
     return device.type == "cuda"
+
+
+#: ``runtime.cpu_precision`` values and the autocast dtype each selects on CPU (None = plain float32).
+CPU_PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+#: The CPU autocast dtype in force (changed only through :func:`cpu_precision`).
+_cpu_dtype: torch.dtype | None = None
+
+
+def autocast(device: torch.device) -> torch.autocast:
+    """The mixed-precision context of every torch forward pass: float16 on CUDA; on CPU bfloat16 when
+    :func:`cpu_precision` ``("bf16")`` is in force, else disabled (float32). Outputs may be in the
+    reduced dtype: cast them with ``.float()`` before a loss."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast(device.type, dtype=_cpu_dtype or torch.bfloat16, enabled=_cpu_dtype is not None)
+
+
+def autocast_enabled(device: torch.device) -> bool:
+    """Whether :func:`autocast` reduces precision on ``device``."""
+    return device.type == "cuda" or (device.type == "cpu" and _cpu_dtype is not None)
+
+
+@contextlib.contextmanager
+def cpu_precision(precision: str = "fp32") -> Iterator[str]:
+    """Run a block with CPU autocast at ``precision`` (``fp32`` | ``bf16``); the previous one is restored.
+
+    ``bf16`` runs matrix products and convolutions in bfloat16 (8-bit mantissa) with float32 weights
+    and optimizer state: several times faster on CPUs with AMX / AVX-512 BF16 units, slower elsewhere.
+    Results differ from float32 in the last digits; it is an opt-in speed setting, never the default.
+    """
+    global _cpu_dtype
+    if precision not in CPU_PRECISIONS:
+        raise ValueError(f"runtime.cpu_precision must be one of {sorted(CPU_PRECISIONS)}, got {precision!r}")
+    previous, _cpu_dtype = _cpu_dtype, CPU_PRECISIONS[precision]
+    try:
+        yield precision
+    finally:
+        _cpu_dtype = previous
 
 
 #: Environment variable that shifts every configured seed (``seed`` and the seeds derived from it).

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from vad_kedro.core.progress import progress
-from vad_kedro.core.runtime import use_amp
+from vad_kedro.core.runtime import autocast, use_amp
 
 from .cubes import cubes_to_input, flow_cubes_to_target
 from .losses import per_sample_sse, spr_weights, weighted_reconstruction_loss
@@ -111,14 +111,14 @@ def train_block(
             x, y = _batch(raw, flow if cfg.use_flow else None, idx, device)
             if refine_now:
                 models["raw"].eval()
-                with torch.no_grad(), torch.autocast(device.type, enabled=amp):
+                with torch.no_grad(), autocast(device):
                     s = per_sample_sse(models["raw"](x).float(), x)
                 models["raw"].train()
                 w = spr_weights(s, t, cfg.shrink_rate, cfg.sp_mode)
                 t += 1
             else:
                 w = torch.ones(len(idx), device=device)
-            with torch.autocast(device.type, enabled=amp):
+            with autocast(device):
                 loss_raw = weighted_reconstruction_loss(models["raw"](x).float(), x, w)
                 loss = cfg.lambda_raw * loss_raw
                 if cfg.use_flow:
@@ -150,12 +150,11 @@ def cube_errors(
 ) -> np.ndarray:
     """Eval-mode per-cube SSE, float64 [n]: raw reconstruction, or flow prediction when ``flow`` is given."""
     model = model.to(device, memory_format=_LAYOUT).eval()
-    amp = use_amp(device)
     out = np.empty(len(raw), dtype=np.float64)
     for start in range(0, len(raw), batch_size):
         idx = np.arange(start, min(start + batch_size, len(raw)))
         x, y = _batch(raw, flow, idx, device)
-        with torch.autocast(device.type, enabled=amp):
+        with autocast(device):
             pred = model(x).float()
         out[idx] = per_sample_sse(pred, x if flow is None else y).double().cpu().numpy()
     return out

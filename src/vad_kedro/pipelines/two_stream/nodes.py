@@ -33,7 +33,7 @@ from sklearn.metrics import roc_auc_score
 from vad_kedro.core.errors import DataError
 from vad_kedro.core.params import TwoStreamParams
 from vad_kedro.core.progress import progress
-from vad_kedro.core.runtime import resolve_device, seed_everything, use_amp
+from vad_kedro.core.runtime import autocast, resolve_device, seed_everything, use_amp
 
 from . import data, fusion, mle
 from .losses import hash_pair_loss, recovery_loss
@@ -190,7 +190,7 @@ def recovery_scores(model: STUNet, video: np.ndarray, cfg: dict[str, Any], mle_c
     out = np.zeros((len(idx), len(patches)), dtype=np.float32)
     for sl in _batches(len(idx), batch_size):
         x = data.to_input(_crop_stack(video[idx[sl]], offsets, r), device)  # [n*c, 3, 9, R, R]
-        with torch.autocast(device.type, enabled=use_amp(device)):
+        with autocast(device):
             pred = model(x[:, :, :-1])
         s = mle.maximum_local_error(x[:, :, -1], pred[:, :, 0].float(), patches, stride,
                                     float(mle_cfg["lam_l1"]), bool(mle_cfg["channel_l2"]))
@@ -208,7 +208,7 @@ def snippet_features(model: I3DResNetEncoder, video: np.ndarray, cfg: dict[str, 
     out = np.zeros((len(idx), len(offsets), model.feature_dim), dtype=np.float16)
     for sl in _batches(len(idx), batch_size):
         x = data.to_input(_crop_stack(video[idx[sl]], offsets, r), device)
-        with torch.autocast(device.type, enabled=use_amp(device)):
+        with autocast(device):
             f = model.features(x)
         out[sl] = f.float().flatten(1).view(-1, len(offsets), model.feature_dim).cpu().numpy()
     return out
@@ -290,7 +290,7 @@ def train_context_recovery(frames: dict[str, Any], video_index: pd.DataFrame, pa
             clips = _sample_clips(videos, order[c0 : c0 + chunk], cfg, int(tr["iterations"]), rng)
             for sl in _batches(len(clips), bs):
                 x = data.to_input(clips[sl], dev)
-                with torch.autocast(dev.type, enabled=use_amp(dev)):
+                with autocast(dev):
                     pred = model(x[:, :, :-1])
                     loss = recovery_loss(pred.float(), x[:, :, -1:], float(tr["lam_l1"]))
                 opt.zero_grad(set_to_none=True)

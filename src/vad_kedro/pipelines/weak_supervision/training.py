@@ -21,7 +21,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from vad_kedro.core.progress import progress
-from vad_kedro.core.runtime import resolve_device, seed_everything, use_amp
+from vad_kedro.core.runtime import autocast, autocast_enabled, resolve_device, seed_everything, use_amp
 
 from .losses import method_loss
 from .models import build_model, video_to_bag
@@ -79,7 +79,7 @@ def score_snippets(model: torch.nn.Module, features: np.ndarray, n_crops: int, d
     """
     model.eval()
     x = video_to_bag(features, n_crops).to(device)
-    with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp(device)):
+    with autocast(device):
         out = model(x)
     scores = out.scores[0].float().cpu().numpy()
     if scores.shape != (x.shape[2],):
@@ -178,9 +178,9 @@ def train_one_seed(method: str, cfg: Mapping[str, Any], segments: Mapping[str, A
         idx = np.concatenate([normal.next(), abnormal.next()])
         x = x_train[idx].to(dev, non_blocking=True)
         model.train()
-        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
+        with autocast(dev):
             out = model(x)
-        if amp:
+        if autocast_enabled(dev):
             out.scores = out.scores.float()
             out.features = out.features.float() if out.features is not None else None
             out.macro = out.macro.float() if out.macro is not None else None
