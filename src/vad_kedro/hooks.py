@@ -22,6 +22,7 @@ from kedro.framework import project
 from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.framework.hooks.utils import _flatten_dict
+from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 
 from vad_kedro.core.errors import RunInterrupted
 from vad_kedro.core.params import Params
@@ -39,14 +40,16 @@ UPSTREAM = ("feature_extraction", "preprocessing")
 
 
 def node_owners(registered: Mapping[str, Any]) -> dict[str, str]:
-    """Node name -> the registered pipeline it belongs to (``__default__`` and ``inference`` aside).
+    """Node name -> the registered pipeline it belongs to (``__default__``, ``inference`` and the
+    ``package_<method>`` pipelines, which reuse method nodes, aside).
 
     Method pipelines are registered with their upstream, so a preprocessing node belongs to
     ``preprocessing``, a feature node to ``feature_extraction``, other nodes to the smallest
     pipeline holding them (``lpg.train_smm`` to ``state_machine``).
     """
     owners: dict[str, str] = {}
-    candidates = [(name, p) for name, p in registered.items() if name not in ("__default__", "inference")]
+    candidates = [(name, p) for name, p in registered.items()
+                  if name not in ("__default__", "inference") and not isinstance(p, PipelineML)]
     # later assignments win: method pipelines from the largest to the smallest, then the shared upstream
     order = sorted(candidates, key=lambda item: (item[0] in UPSTREAM, -len(item[1].nodes)))
     for name, pipeline in order:
