@@ -1,5 +1,6 @@
-"""``package_mil`` registers MIL as an MLflow model; ``mlflow models serve`` scores snippet features over
-HTTP on 127.0.0.1 exactly as ``kedro run --pipelines=inference`` scores the same video."""
+"""``package_<method>`` registers a method as an MLflow model: ``mlflow models serve`` scores MIL on snippet
+features over HTTP on 127.0.0.1 exactly as ``kedro run --pipelines=inference`` scores the same video, and
+S3R's logged model scores as its method pipeline."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from vad_kedro.pipelines.weak_supervision.nodes import SNIPPET
@@ -102,3 +104,27 @@ def test_wrong_feature_shape_is_a_bad_request_naming_the_expected_shape(smoke_pr
     status, answer = _post(served, _request("clip", features[:, :, :5]))
     assert status == 400
     assert f"expects {features.shape[1:]}" in answer.get("stack_trace", "") + answer["message"], answer
+
+
+@pytest.mark.slow
+def test_s3r_package_scores_as_its_method_pipeline(smoke_project):
+    """S3R's model carries its dictionary atoms: the logged model, loaded back, scores as ``s3r.score_videos``."""
+    import mlflow
+
+    from tests.conftest import working_directory
+
+    smoke_project.run("package_s3r")
+    smoke_project.run("weak_supervision", node_names=["s3r.score_videos", "s3r.expand_to_frames"])
+    own = smoke_project.load("s3r.frame_scores")
+    video = first_test_video(smoke_project)
+    features = smoke_project.load("snippet_features")[video["video_id"]]()
+    request = pd.DataFrame(_request(video["video_id"], features)["dataframe_records"])
+    previous = mlflow.get_tracking_uri()
+    try:
+        with working_directory(smoke_project.path):
+            mlflow.set_tracking_uri("sqlite:///mlflow_smoke.db")
+            served = mlflow.pyfunc.load_model("models:/s3r/latest").predict(request)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    own = own[(own["video_id"] == video["video_id"]) & (own["seed"] == own["seed"].min())].sort_values("frame")
+    np.testing.assert_allclose(served["score"], own["score"].to_numpy()[::SNIPPET], atol=1e-5)
