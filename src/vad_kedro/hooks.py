@@ -241,7 +241,7 @@ class RunStartHook:
         packages = [n for n in names if isinstance(project.pipelines.get(n), PipelineML)]
         if packages and len(names) > 1:
             raise DataError(packages[0], "logs its MLflow model only when it is the run's one pipeline",
-                            hint=f"run `kedro run --pipelines={packages[0]}` alone, the other pipelines in their own runs")
+                            hint=f"run `kedro run --pipelines={packages[0]}` alone, the others in their own runs")
         selected = {n.name for n in pipeline.nodes}
         for name, reason in self._skipped.items():
             if selected & method_node_names(name):

@@ -14,21 +14,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema
-from mlflow.types.schema import Array
 
 from vad_kedro.core.errors import DataError
 from vad_kedro.pipelines.weak_supervision.nodes import score_videos
 
 REQUEST_COLUMNS = ("video_id", "snippet", "features")
-
-#: The served model's contract, shown in the MLflow UI and enforced by ``mlflow models serve``.
-SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("string", "video_id"), ColSpec("long", "snippet"),
-                   ColSpec(Array(Array("double")), "features")]),
-    outputs=Schema([ColSpec("string", "video_id"), ColSpec("long", "snippet"), ColSpec("double", "score")]),
-)
 
 
 def serving_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:

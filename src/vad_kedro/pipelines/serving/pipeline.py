@@ -16,11 +16,21 @@ from types import ModuleType
 from kedro.pipeline import Pipeline, node
 from kedro_mlflow.pipeline import pipeline_ml_factory
 from kedro_mlflow.pipeline.pipeline_ml import PipelineML
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import Array
 
 from . import nodes
 
 #: Method pipelines whose methods score snippet features alone (``score_videos`` on ``<method>.model``).
 SERVABLE_PIPELINES = ("weak_supervision",)
+
+#: The request and answer of :func:`.nodes.score_request`, shown in the MLflow UI and enforced by the server.
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "video_id"), ColSpec("long", "snippet"),
+                   ColSpec(Array(Array("double")), "features")]),
+    outputs=Schema([ColSpec("string", "video_id"), ColSpec("long", "snippet"), ColSpec("double", "score")]),
+)
 
 #: What the model needs at load time; ``mlflow models serve --env-manager local`` uses the project's venv.
 REQUIREMENTS = ("kedro", "kedro-mlflow", "mlflow", "torch", "numpy", "pandas")
@@ -43,7 +53,7 @@ def package_pipeline(module: ModuleType, method: str, with_upstream: Callable[[P
         training=with_upstream(training) + training,
         inference=inference,
         input_name=f"{method}.request",
-        log_model_kwargs={"name": "model", "registered_model_name": method, "signature": nodes.SIGNATURE,
+        log_model_kwargs={"name": "model", "registered_model_name": method, "signature": SIGNATURE,
                           "pip_requirements": [f"{d}=={version(d)}" for d in REQUIREMENTS]},
     )
 
