@@ -60,7 +60,6 @@ def score_request(request: pd.DataFrame, checkpoint: Mapping[str, Any], cfg: Map
     loaders = {vid: (lambda x=x: x) for vid, x in videos.items()}
     scores = score_videos(loaders, index, checkpoint, cfg, device)
     first = int(np.argmin(scores["seeds"]))
-    rows = [pd.DataFrame({"video_id": vid, "snippet": np.arange(len(s[first]), dtype=np.int64),
-                          "score": s[first].astype(np.float64)})
-            for vid, s in ((vid, scores[vid]) for vid in videos)]
+    rows = [pd.DataFrame({"video_id": vid, "snippet": np.arange(len(videos[vid]), dtype=np.int64),
+                          "score": scores[vid][first].astype(np.float64)}) for vid in videos]
     return pd.concat(rows, ignore_index=True)
