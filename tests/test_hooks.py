@@ -206,3 +206,23 @@ def test_kedro_run_on_i3d_features_with_the_default_extractor_stops_before_any_n
     with pytest.raises(DataError, match="set feature_extraction.snippets.extractor: i3d_import"):
         fresh_project.run("weak_supervision", params=params)
     assert not any((fresh_project.path / "data" / "02_intermediate").iterdir())
+
+
+def test_a_package_pipeline_runs_alone(monkeypatch, tmp_path):
+    """kedro-mlflow logs a model only for a lone PipelineML: with other pipelines the run stops before training."""
+    import pytest
+    from kedro.pipeline import Pipeline, node
+    from kedro_mlflow.pipeline import pipeline_ml_factory
+
+    from vad_kedro.core.errors import DataError
+
+    package = pipeline_ml_factory(training=Pipeline([node(len, "data", "model", name="train")]),
+                                  inference=Pipeline([node(max, ["model", "request"], "scores", name="score")]),
+                                  input_name="request")
+    monkeypatch.setattr(hooks, "project", types.SimpleNamespace(pipelines={"package_x": package,
+                                                                           "other": Pipeline([])}))
+    hook = hooks.RunStartHook()
+    hook._data_root = tmp_path
+    with pytest.raises(DataError, match="package_x: logs its MLflow model only when it is the run's one pipeline"):
+        hook.before_pipeline_run({"pipeline_names": ["package_x", "other"]}, package.training, None)
+    hook.before_pipeline_run({"pipeline_names": ["package_x"]}, package, None)      # alone: no error

@@ -22,8 +22,9 @@ from kedro.framework import project
 from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.framework.hooks.utils import _flatten_dict
+from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 
-from vad_kedro.core.errors import RunInterrupted
+from vad_kedro.core.errors import DataError, RunInterrupted
 from vad_kedro.core.params import Params
 from vad_kedro.core.requirements import requirement_error, unmet_requirements
 from vad_kedro.core.runtime import cpu_precision, seed_offset, torch_threads
@@ -39,14 +40,16 @@ UPSTREAM = ("feature_extraction", "preprocessing")
 
 
 def node_owners(registered: Mapping[str, Any]) -> dict[str, str]:
-    """Node name -> the registered pipeline it belongs to (``__default__`` and ``inference`` aside).
+    """Node name -> the registered pipeline it belongs to (``__default__``, ``inference`` and the
+    ``package_<method>`` pipelines, which reuse method nodes, aside).
 
     Method pipelines are registered with their upstream, so a preprocessing node belongs to
     ``preprocessing``, a feature node to ``feature_extraction``, other nodes to the smallest
     pipeline holding them (``lpg.train_smm`` to ``state_machine``).
     """
     owners: dict[str, str] = {}
-    candidates = [(name, p) for name, p in registered.items() if name not in ("__default__", "inference")]
+    candidates = [(name, p) for name, p in registered.items()
+                  if name not in ("__default__", "inference") and not isinstance(p, PipelineML)]
     # later assignments win: method pipelines from the largest to the smallest, then the shared upstream
     order = sorted(candidates, key=lambda item: (item[0] in UPSTREAM, -len(item[1].nodes)))
     for name, pipeline in order:
@@ -211,6 +214,8 @@ class RunStartHook:
       e.g. abnormal training videos for weak_supervision): the default pipeline leaves out the
       pipelines the dataset cannot feed (one warning; the leaderboard notes it), and a run that
       selects such a pipeline stops at once with a DataError saying what is missing;
+    - stops a run that selects a ``package_<method>`` pipeline beside others (kedro-mlflow logs the
+      model only when that pipeline runs alone, otherwise it would train and silently register nothing);
     - removes temporary files that killed saves left behind (and version folders left without
       their file), naming them in one warning.
     Ctrl-C during the run is :class:`InterruptHook`'s.
@@ -234,6 +239,11 @@ class RunStartHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         from vad_kedro.pipeline_registry import method_node_names
 
+        names = run_params.get("pipeline_names") or []
+        packages = [n for n in names if isinstance(project.pipelines.get(n), PipelineML)]
+        if packages and len(names) > 1:
+            raise DataError(packages[0], "logs its MLflow model only when it is the run's one pipeline",
+                            hint=f"run `kedro run --pipelines={packages[0]}` alone, the others in their own runs")
         selected = {n.name for n in pipeline.nodes}
         for name, reason in self._skipped.items():
             if selected & method_node_names(name):

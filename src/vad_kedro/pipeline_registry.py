@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from kedro.pipeline import Pipeline
 
-from vad_kedro.pipelines import evaluation, inference, preprocessing
+from vad_kedro.pipelines import evaluation, inference, preprocessing, serving
 
 logger = logging.getLogger(__name__)
 
@@ -93,4 +93,5 @@ def register_pipelines(skip: Mapping[str, str] | None = None) -> dict[str, Pipel
         inference_pipeline = inference.create_pipeline(modules, fe)
         if any(n.name.endswith("pick_scores") and len(n.inputs) > 1 for n in inference_pipeline.nodes):
             pipelines["inference"] = inference_pipeline   # reads the trained project: no upstream re-run
+    pipelines.update(serving.create_pipelines(modules, lambda p: upstream_for(p, producers)))
     return pipelines

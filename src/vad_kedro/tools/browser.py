@@ -1,6 +1,7 @@
 """Build the static kedro-viz site, serve it on 127.0.0.1 and look at it with headless Chromium.
 
-Used by the browser test and by ``python -m vad_kedro.tools.browser`` to make the README screenshots.
+Used by the browser test and by ``python -m vad_kedro.tools.browser`` to make the README screenshots
+(``--mlflow-model <name>``: the MLflow UI's page of a registered model instead).
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ import functools
 import http.server
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,13 +104,61 @@ def preset_ui_state(build: Path, state: str = VIZ_UI_STATE) -> None:
         index.write_text(html.replace("<head>", "<head>" + script, 1))
 
 
+@contextlib.contextmanager
+def mlflow_ui(tracking_uri: str, timeout: int = 180) -> Iterator[str]:
+    """``mlflow server`` on ``tracking_uri`` with one worker on a free 127.0.0.1 port, stopped after the block."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    binary = Path(sys.executable).with_name("mlflow")
+    server = subprocess.Popen([str(binary), "server", "--backend-store-uri", tracking_uri, "--host", "127.0.0.1",
+                               "--port", str(port), "-w", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)   # its own process group: the server and its workers
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url + "health", timeout=2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mlflow server on {tracking_uri} did not start within {timeout} s") from None
+                time.sleep(1)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def screenshot_registered_model(tracking_uri: str, name: str, path: Path) -> Path:
+    """The MLflow UI page of the latest version of registered model ``name`` (source run, signature)."""
+    import cv2
+    import mlflow
+
+    versions = mlflow.MlflowClient(tracking_uri).search_model_versions(f"name='{name}'")
+    if not versions:
+        raise ValueError(f"no registered model '{name}' in {tracking_uri}: run `kedro run --pipelines=package_{name}`")
+    latest = max(int(v.version) for v in versions)
+    with mlflow_ui(tracking_uri) as url:
+        screenshot(f"{url}#/models/{name}/versions/{latest}", path, window="1400,700")
+    image = cv2.imread(str(path))
+    cv2.imwrite(str(path), image[:, :1040])   # drop the assistant side panel that the UI opens on first load
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Screenshot the kedro-viz graph and report.html")
     parser.add_argument("--out", default="docs/images")
     parser.add_argument("--pipeline", default="weak_supervision", help="registered pipeline to show")
+    parser.add_argument("--mlflow-model", help="only screenshot this registered model's page in the MLflow UI")
+    parser.add_argument("--tracking-uri", default="sqlite:///mlflow_smoke.db", help="with --mlflow-model")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.mlflow_model:
+        screenshot_registered_model(args.tracking_uri, args.mlflow_model, out / "mlflow_model.png")
+        return
     build = build_viz(Path.cwd())
     preset_ui_state(build)
     with serve(build) as url:
