@@ -499,3 +499,138 @@ class InferenceParams(Params):
     threshold_percentile: Annotated[float, Field(ge=0, le=100)]
     output_dir: str
     top_boxes: NonNegInt
+
+
+# ------------------------------------------------------------------------------- weak_supervision
+class _WSMILModel(Params):
+    hidden: list[PosInt]
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+
+
+class _WSRTFMModel(Params):
+    width: PosInt
+    head: list[PosInt]
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+
+
+class _WSMGFNModel(Params):
+    dims: Annotated[list[PosInt], Field(min_length=1)]
+    depths: Annotated[list[NonNegInt], Field(min_length=1)]
+    types: Annotated[list[Literal["glance", "focus"]], Field(min_length=1)]
+    dim_head: PosInt
+    kernel: PosInt
+    ff_mult: PosInt
+    mag_ratio: Annotated[float, Field(ge=0)]
+
+
+class _WSS3RModel(Params):
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    reduction: PosInt
+
+
+class _WSMILLoss(Params):
+    sparsity: Annotated[float, Field(ge=0)]
+    smooth: Annotated[float, Field(ge=0)]
+    l2: Annotated[float, Field(ge=0)]
+
+
+class _WSRTFMLoss(Params):
+    alpha: Annotated[float, Field(ge=0)]
+    margin: Annotated[float, Field(ge=0)]
+    smooth: Annotated[float, Field(ge=0)]
+    sparsity: Annotated[float, Field(ge=0)]
+
+
+class _WSMGFNLoss(_WSRTFMLoss):
+    inter_weight: Annotated[float, Field(ge=0)]
+
+
+class _WSDictionary(Params):
+    ratio: Annotated[int | float, Field(gt=0, le=100)]   # percent of the normal videos
+    n_nonzero: PosInt
+    batch_size: PosInt
+    n_iter: PosInt
+    random_state: int
+    max_iter: PosInt | None = None       # overrides the n_iter conversion (no YAML key)
+
+
+class WeakSupervisionMethodParams(Params):
+    """One method block ``weak_supervision.<method>`` (conf/base/parameters_weak_supervision.yml).
+
+    The pipeline hands every method's block to the same node functions, so this class is the node
+    signatures' type and validation dispatches on ``method`` to the method's own model (MIL, RTFM, MGFN
+    or S3R): its keys are the shared ones below plus the method's own.
+    """
+
+    group: ClassVar[str] = "weak_supervision"
+    method: Literal["mil", "rtfm", "mgfn", "s3r"]
+    n_seeds: PosInt
+    seeds: list[int] | None
+    report: Literal["selected", "last"]
+    segments: PosInt
+    segmentation: Literal["pool", "interpolate"]
+    iterations: PosInt
+    batch_size: PosInt
+    eval_every: PosInt
+    patience: PosInt | None
+    val_topk: PosInt
+    shuffle: bool
+    pairing: Literal["cycle", "zip"]
+    optimizer: Literal["adam", "adagrad"]
+    lr: PosFloat
+    weight_decay: Annotated[float, Field(ge=0)]
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Params:  # noqa: D102 - see the class
+        if cls is not WeakSupervisionMethodParams:
+            return super().model_validate(obj, *args, **kwargs)
+        by_method = {c.group.rsplit(".", 1)[1]: c for c in (MILParams, RTFMParams, MGFNParams, S3RParams)}
+        method = obj.get("method") if isinstance(obj, Mapping) else None
+        if method not in by_method:
+            raise ParameterError(f"weak_supervision.method: input should be 'mil', 'rtfm', 'mgfn' or 's3r', "
+                                 f"got {method!r}.")
+        return by_method[method].model_validate(obj, *args, **kwargs)
+
+
+class _WSTopK(WeakSupervisionMethodParams):
+    """Keys of the magnitude-based methods (RTFM, MGFN, S3R): top-k selection and the loss switches."""
+
+    k: PosInt
+    select_dropout: Annotated[float, Field(ge=0, lt=1)]
+    smooth_mode: Literal["per_video", "flattened"]
+    sparsity_norm: Literal["l1", "l2"]
+
+
+class MILParams(WeakSupervisionMethodParams):
+    group: ClassVar[str] = "weak_supervision.mil"
+    method: Literal["mil"]
+    model: _WSMILModel
+    loss: _WSMILLoss
+
+
+class RTFMParams(_WSTopK):
+    group: ClassVar[str] = "weak_supervision.rtfm"
+    method: Literal["rtfm"]
+    model: _WSRTFMModel
+    loss: _WSRTFMLoss
+    rtfm_loss_form: Literal["code", "hinge"]
+
+
+class MGFNParams(_WSTopK):
+    group: ClassVar[str] = "weak_supervision.mgfn"
+    method: Literal["mgfn"]
+    model: _WSMGFNModel
+    loss: _WSMGFNLoss
+    mgfn_halves: Literal["videos", "rows"]
+    sparsity_on: Literal["abnormal", "normal"]
+
+
+class S3RParams(_WSTopK):
+    group: ClassVar[str] = "weak_supervision.s3r"
+    method: Literal["s3r"]
+    model: _WSS3RModel
+    loss: _WSRTFMLoss
+    dictionary: _WSDictionary
+    s3r_atoms: Literal["codes", "components"]
+    s3r_macro_loss: Literal["on", "off"] | bool    # YAML reads an unquoted off as false
+    rtfm_loss_form: Literal["code", "hinge"]
