@@ -42,7 +42,7 @@ import torch
 import yaml
 
 from vad_kedro.core.metrics import average_precision, micro_auc, pr_curve_auc
-from vad_kedro.core.params import ParameterError, WeakSupervisionMethodParams
+from vad_kedro.core.params import ParameterError, SnippetsParams, WeakSupervisionMethodParams
 from vad_kedro.core.runtime import torch_threads
 from vad_kedro.pipelines.feature_extraction.nodes import extract_snippet_features
 from vad_kedro.pipelines.preprocessing.nodes import build_video_index, prepare_raw, split_train_val
@@ -149,8 +149,10 @@ def load_set(name: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     manifest = prepare_raw(dataset)
     index, labels = build_video_index(manifest, dataset, {"val_fraction": 0.0})
     index = split_train_val(index, {"val_fraction": 0.0}, 0)
-    snippets = {"extractor": "i3d_import", "snippet_len": 16, "n_crops": 10,
-                "i3d_import": {"style": "ucf", "n_crops": 10, "feature_dim": 512}}
+    shipped = yaml.safe_load((ROOT / "conf/base/parameters_feature_extraction.yml").read_text())
+    snippets = SnippetsParams.model_validate({**shipped["feature_extraction"]["snippets"], "extractor": "i3d_import",
+                                              "snippet_len": 16, "n_crops": 10,
+                                              "i3d_import": {"style": "ucf", "n_crops": 10, "feature_dim": 512}})
     features, _ = extract_snippet_features(index, {}, {}, {}, snippets, "cpu", 0, False, {})
     return index, labels, features
 

@@ -224,3 +224,75 @@ def test_weak_supervision_has_no_code_default_for_a_yaml_key():
     pkg = CONF.parent / "src" / "vad_kedro" / "pipelines" / "weak_supervision"
     src = "".join(p.read_text() for p in pkg.glob("*.py"))
     assert {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} == set()
+
+
+_FEATURE_GROUPS = ["tracks", "detector_training", "flow", "snippets", "object_features"]
+
+
+def _feature_model(group: str):
+    from vad_kedro.core import params
+
+    return {"tracks": params.TracksParams, "detector_training": params.DetectorTrainingParams,
+            "flow": params.FlowParams, "snippets": params.SnippetsParams,
+            "object_features": params.ObjectFeaturesParams}[group]
+
+
+@pytest.mark.parametrize("env", ["base", "smoke"])
+@pytest.mark.parametrize("group", _FEATURE_GROUPS)
+def test_feature_extraction_groups_are_typed_and_keep_their_cache_keys(env, group):
+    """The cache keys hash plain() of these blocks: the typed block must serialise exactly as the YAML's dict
+    (``min_area: 30`` stays an int), or every cached partition would be recomputed once."""
+    import json
+
+    from vad_kedro.core.params import plain
+    from vad_kedro.vision.incremental import content_key
+
+    raw = yaml_group("feature_extraction", env)[group]
+    typed = _feature_model(group).model_validate(raw)
+    assert json.dumps(plain(typed), sort_keys=True) == json.dumps(raw, sort_keys=True)
+    assert content_key(plain(typed)) == content_key(raw) and set(typed) == set(raw)
+
+
+@pytest.mark.parametrize("group,change,sentence", [
+    ("tracks", {"min_box_sise": 2.0}, "feature_extraction.tracks.min_box_sise is not a known key (a typo?)."),
+    ("tracks", {"import": {"box_format": "xy"}}, "feature_extraction.tracks.import.box_format: input should be "
+                                                 "'xywh' or 'xyxy', got 'xy'."),
+    ("flow", {"downsample": "2x"}, "feature_extraction.flow.downsample: input should be a valid integer"),
+    ("snippets", {"extractor": "swin3d_s"}, "feature_extraction.snippets.swin3d_s is missing (the block of the "
+                                            "chosen extractor)."),
+    ("snippets", {"n_crops": 3}, "feature_extraction.snippets.n_crops: input should be 1, 2, 5 or 10, got 3."),
+    ("object_features", {"app": {"type": "vgg"}}, "feature_extraction.object_features.app.type: input should be "
+                                                  "'hog', 'resnet18'"),
+])
+def test_a_wrong_feature_extraction_key_is_one_sentence(group, change, sentence):
+    with pytest.raises(ParameterError) as info:
+        _feature_model(group).model_validate(deep_merge(yaml_group("feature_extraction")[group], change))
+    assert str(info.value).startswith(sentence) and "\n" not in str(info.value)
+
+
+def test_every_video_backbone_has_a_snippets_block():
+    from vad_kedro.core.params import SnippetsParams
+    from vad_kedro.vision.backbones import VIDEO_BACKBONES
+
+    assert set(VIDEO_BACKBONES) <= set(SnippetsParams.model_fields)
+
+
+def test_kedro_validates_the_feature_extraction_groups_before_the_run():
+    from vad_kedro.core.params import ObjectFeaturesParams, TracksParams
+
+    fe = yaml_group("feature_extraction")
+    bad = {"feature_extraction": {**fe, "tracks": deep_merge(fe["tracks"], {"tracker": {"max_age": -1}})}}
+    with pytest.raises(ParameterValidationError, match=r"feature_extraction\.tracks\.tracker\.max_age: input should "
+                                                       r"be greater than or equal to 0, got -1"):
+        ParameterValidator(register_pipelines()).validate_raw_params(bad)
+    ok = ParameterValidator(register_pipelines()).validate_raw_params({"feature_extraction": fe})["feature_extraction"]
+    assert isinstance(ok["tracks"], TracksParams) and isinstance(ok["object_features"], ObjectFeaturesParams)
+    assert ok["tracks"]["import"]["box_format"] == fe["tracks"]["import"]["box_format"]   # the key "import" reads
+
+
+def test_feature_extraction_has_no_code_default_for_a_yaml_key():
+    """Its code defaults contradicted the YAML: `min_box_size` 1.0 (YAML 2.0)."""
+    yaml_keys = _leaf_keys(yaml_group("feature_extraction")) | {"import", "app", "vel", "pose", "tracker"}
+    pkg = CONF.parent / "src" / "vad_kedro" / "pipelines" / "feature_extraction"
+    src = "".join(p.read_text() for p in pkg.glob("*.py"))
+    assert {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} == set()
