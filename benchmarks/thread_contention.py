@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 #: name -> (environment, torch threads). "old": torch's default threads and OpenMP's default (spinning)
 #: wait policy, as two_stream ran before runtime.num_threads; "old, 1 thread": weak_supervision's former
@@ -47,8 +48,10 @@ def timed(step):
         t = time.perf_counter(); step(); times.append(time.perf_counter() - t)
     return statistics.median(times)
 out = {}
-for method, cfg in (("mil", {"optimizer": "adagrad", "lr": 1e-3, "model": {"hidden": [512, 32]}}),
-                    ("rtfm", {"optimizer": "adam", "lr": 1e-3, "model": {"width": 512, "head": [512, 128]}})):
+sys.path.insert(0, sys.argv[3])
+from weak_supervision_peer import method_cfg   # the complete method blocks at the published widths
+for method in ("mil", "rtfm"):
+    cfg = method_cfg(method, 0)
     torch.manual_seed(0)
     model = build_model(method, cfg["model"], 512); opt = make_optimizer(model, cfg)
     x = torch.randn(16, 10, 32, 512); model.train()
@@ -85,7 +88,8 @@ def main() -> None:
     try:
         for name, (env, threads) in CONFIGS.items():
             start = time.perf_counter()
-            res = subprocess.run([sys.executable, "-c", WORKER, str(threads), str(args.repeats)], env={**os.environ, **env},
+            res = subprocess.run([sys.executable, "-c", WORKER, str(threads), str(args.repeats),
+                                  str(Path(__file__).resolve().parent)], env={**os.environ, **env},
                                  capture_output=True, text=True, check=True)
             r = json.loads(res.stdout.strip().splitlines()[-1])
             print(f"{name:36s} {r['mil']:9.3f} {r['rtfm']:10.3f} {r['train_cr']:17.3f}   ({time.perf_counter() - start:.0f} s)")  # noqa: T201

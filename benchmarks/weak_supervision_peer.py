@@ -43,6 +43,7 @@ import torch
 import yaml
 
 from vad_kedro.core.metrics import average_precision, micro_auc, pr_curve_auc
+from vad_kedro.core.params import ParameterError, SnippetsParams, WeakSupervisionMethodParams
 from vad_kedro.core.runtime import cpu_precision, torch_threads
 from vad_kedro.pipelines.feature_extraction.nodes import extract_snippet_features
 from vad_kedro.pipelines.preprocessing.nodes import build_video_index, prepare_raw, split_train_val
@@ -96,8 +97,10 @@ RELEASED: dict[str, dict[str, Any]] = {
 }
 
 
-def method_cfg(method: str, seed: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The method's parameter block; ``overrides`` {dotted key: value} for diagnostics (``--set``)."""
+def method_cfg(method: str, seed: int, overrides: dict[str, Any] | None = None) -> WeakSupervisionMethodParams:
+    """The method's parameter block, validated as Kedro validates ``weak_supervision.<method>`` (a typo or a
+    wrong type in ``--set`` is one sentence naming the key); ``overrides`` {dotted key: value} for
+    diagnostics (``--set``)."""
     cfg = copy.deepcopy(COMMON)
     cfg.update(copy.deepcopy(RELEASED[method]))
     cfg["seeds"] = [int(seed)]
@@ -107,7 +110,7 @@ def method_cfg(method: str, seed: int, overrides: dict[str, Any] | None = None) 
         for part in path:
             block = block.setdefault(part, {})
         block[last] = value
-    return cfg
+    return WeakSupervisionMethodParams.model_validate(cfg)
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -147,8 +150,10 @@ def load_set(name: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     manifest = prepare_raw(dataset)
     index, labels = build_video_index(manifest, dataset, {"val_fraction": 0.0})
     index = split_train_val(index, {"val_fraction": 0.0}, 0)
-    snippets = {"extractor": "i3d_import", "snippet_len": 16, "n_crops": 10,
-                "i3d_import": {"style": "ucf", "n_crops": 10, "feature_dim": 512}}
+    shipped = yaml.safe_load((ROOT / "conf/base/parameters_feature_extraction.yml").read_text())
+    snippets = SnippetsParams.model_validate({**shipped["feature_extraction"]["snippets"], "extractor": "i3d_import",
+                                              "snippet_len": 16, "n_crops": 10,
+                                              "i3d_import": {"style": "ucf", "n_crops": 10, "feature_dim": 512}})
     features, _ = extract_snippet_features(index, {}, {}, {}, snippets, "cpu", 0, False, {})
     return index, labels, features
 
@@ -219,6 +224,11 @@ def main() -> None:
                         help="override method parameters for a diagnostic (e.g. s3r_macro_loss=off iterations=120)")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
+    for method in args.methods:   # a typo in --set stops here, before any data is generated
+        try:
+            method_cfg(method, 0, overrides)
+        except ParameterError as exc:
+            parser.error(str(exc))
     os.chdir(ROOT)  # dataset roots are relative to the project, as in a kedro run
 
     rows = []

@@ -18,21 +18,13 @@ import torch
 from vad_kedro.pipelines.weak_supervision.losses import method_loss
 from vad_kedro.pipelines.weak_supervision.models import build_model, count_parameters
 from vad_kedro.pipelines.weak_supervision.training import make_optimizer
-
-PUBLISHED = {
-    "mil": {"optimizer": "adagrad", "lr": 1e-3, "model": {"hidden": [512, 32], "dropout": 0.6}},
-    "rtfm": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 5e-4, "model": {"width": 512, "head": [512, 128]}},
-    "mgfn": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 5e-4,
-             "model": {"dims": [64, 128, 1024], "depths": [3, 3, 2], "dim_head": 64}},
-    "s3r": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 5e-3, "model": {"reduction": 4}},
-}
-
+from weak_supervision_peer import method_cfg   # this folder: benchmarks run as scripts
 
 def time_method(method: str, batch: int, crops: int, dim: int, segments: int, iters: int, warmup: int,
                 atoms: int) -> tuple[float, int]:
     """Mean seconds per iteration (after ``warmup`` untimed ones) and the parameter count."""
     torch.manual_seed(0)
-    cfg = PUBLISHED[method]
+    cfg = method_cfg(method, 0)   # the complete method block at the published widths
     model = build_model(method, cfg["model"], dim, torch.randn(atoms, dim))
     optimizer = make_optimizer(model, cfg)
     x = torch.randn(2 * batch, crops, segments, dim)

@@ -68,7 +68,7 @@ def test_video_to_bag_is_crop_major_and_checks_the_crop_axis():
         video_to_bag(video.transpose(1, 0, 2), n_crops=3)              # (N, T, C) by mistake
     with pytest.raises(ValueError, match=r"\(T, n_crops, C\)"):
         video_to_bag(video[None], n_crops=3)
-    model = build_model("mil", {"hidden": [8, 4]}, 2)
+    model = build_model("mil", {"hidden": [8, 4], "dropout": 0.6}, 2)
     with pytest.raises(ValueError, match=r"\(B, n_crops, T, C\)"):
         model(torch.from_numpy(video))
 

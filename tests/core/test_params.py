@@ -12,6 +12,8 @@ from kedro.validation.parameter_validator import ParameterValidator
 from vad_kedro.core.params import DatasetParams, ParameterError
 from vad_kedro.pipeline_registry import register_pipelines
 
+from ..conf_params import deep_merge, yaml_group
+
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
@@ -95,33 +97,18 @@ def test_preprocessing_and_baseline_groups_are_validated():
             {**base, "evaluation": {**base["evaluation"], "baseline": {"enabled": True, "smooth_sigma": "x"}}})
 
 
-def _group(name: str, env: str) -> dict:
-    """``parameters_<name>.yml``'s group as Kedro merges it for ``env`` (soft merge over base)."""
-    raw = yaml.safe_load((CONF / "base" / f"parameters_{name}.yml").read_text())[name]
-    if env != "base":
-        raw = _deep_merge(raw, yaml.safe_load((CONF / env / f"parameters_{name}.yml").read_text())[name])
-    return raw
-
-
-def _deep_merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-    return out
-
-
 @pytest.mark.parametrize("env", ["base", "smoke"])
 def test_memory_fusion_parameters_are_typed(env, tmp_path):
     import torch
 
     from vad_kedro.core.params import MemoryFusionParams, plain
 
-    raw = _group("memory_fusion", env)
+    raw = yaml_group("memory_fusion", env)
     params = MemoryFusionParams.model_validate(raw)
     assert plain(params) == raw and params["fusion"]["anomaly_objects"] == raw["fusion"]["anomaly_objects"]
     torch.save({"params": plain(params)}, tmp_path / "ckpt.pt")          # as pack_checkpoint stores it
     assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["params"] == raw
-    bad = _deep_merge(raw, {"fusion": {"anomaly_objects": "some"}, "memory": {"epocs": 3}})
+    bad = deep_merge(raw, {"fusion": {"anomaly_objects": "some"}, "memory": {"epocs": 3}})
     with pytest.raises(ParameterError, match=r"^memory_fusion\.memory\.epocs is not a known key \(a typo\?\); "
                                              r"memory_fusion\.fusion\.anomaly_objects: input should be 'all' or 'one'"):
         MemoryFusionParams.model_validate(bad)
@@ -131,11 +118,11 @@ def test_memory_fusion_parameters_are_typed(env, tmp_path):
 def test_two_stream_parameters_are_typed(env):
     from vad_kedro.core.params import TwoStreamParams, plain
 
-    raw = _group("two_stream", env)
+    raw = yaml_group("two_stream", env)
     assert plain(TwoStreamParams.model_validate(raw)) == raw
     with pytest.raises(ParameterError,
                        match=r"^two_stream\.mle\.crop_fuse: input should be 'mean' or 'max', got 'min'\.$"):
-        TwoStreamParams.model_validate(_deep_merge(raw, {"mle": {"crop_fuse": "min"}}))
+        TwoStreamParams.model_validate(deep_merge(raw, {"mle": {"crop_fuse": "min"}}))
 
 
 def test_two_stream_has_no_code_default_for_a_yaml_key():
@@ -148,10 +135,10 @@ def test_two_stream_has_no_code_default_for_a_yaml_key():
 def test_state_machine_parameters_are_typed(env):
     from vad_kedro.core.params import StateMachineParams, plain
 
-    raw = _group("state_machine", env)
+    raw = yaml_group("state_machine", env)
     assert plain(StateMachineParams.model_validate(raw)) == raw
     with pytest.raises(ParameterError, match=r"^state_machine\.smm\.s4_mode: input should be 'diag' or 'nplr'"):
-        StateMachineParams.model_validate(_deep_merge(raw, {"smm": {"s4_mode": "dense"}}))
+        StateMachineParams.model_validate(deep_merge(raw, {"smm": {"s4_mode": "dense"}}))
 
 
 def test_state_machine_has_no_code_default_for_a_yaml_key():
@@ -165,10 +152,10 @@ def test_state_machine_has_no_code_default_for_a_yaml_key():
 def test_self_paced_parameters_are_typed(env):
     from vad_kedro.core.params import SelfPacedParams, plain
 
-    raw = _group("self_paced", env)
+    raw = yaml_group("self_paced", env)
     assert plain(SelfPacedParams.model_validate(raw)) == raw
     with pytest.raises(ParameterError, match=r"^self_paced\.train\.sp_mode: input should be 'mixture', 'hard', "):
-        SelfPacedParams.model_validate(_deep_merge(raw, {"train": {"sp_mode": "soft"}}))
+        SelfPacedParams.model_validate(deep_merge(raw, {"train": {"sp_mode": "soft"}}))
 
 
 def test_self_paced_has_no_code_default_for_a_yaml_key():
@@ -181,8 +168,131 @@ def test_self_paced_has_no_code_default_for_a_yaml_key():
 def test_inference_parameters_are_typed():
     from vad_kedro.core.params import InferenceParams
 
-    raw = _group("inference", "base")
+    raw = yaml_group("inference", "base")
     assert dict(InferenceParams.model_validate(raw)) == raw
     with pytest.raises(ParameterError, match=r"^inference\.threshold_percentile: input should be less than or equal "
                                              r"to 100, got 101\.$"):
         InferenceParams.model_validate({**raw, "threshold_percentile": 101})
+
+
+@pytest.mark.parametrize("env", ["base", "smoke"])
+def test_weak_supervision_blocks_are_typed_per_method(env, tmp_path):
+    """The four method blocks go through the same nodes: validation picks the method's own model by ``method``."""
+    import torch
+
+    from vad_kedro.core.params import MGFNParams, MILParams, RTFMParams, S3RParams, WeakSupervisionMethodParams, plain
+
+    raw = yaml_group("weak_supervision", env)
+    typed = {m: WeakSupervisionMethodParams.model_validate(block) for m, block in raw.items()}
+    assert {m: type(p) for m, p in typed.items()} == {"mil": MILParams, "rtfm": RTFMParams, "mgfn": MGFNParams,
+                                                       "s3r": S3RParams}
+    assert {m: plain(p) for m, p in typed.items()} == raw and typed["s3r"]["dictionary"]["ratio"] == 50
+    torch.save({"params": plain(typed["s3r"])}, tmp_path / "ckpt.pt")     # as train_model stores it
+    assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["params"] == raw["s3r"]
+
+
+@pytest.mark.parametrize("method,change,sentence", [
+    ("rtfm", {"lr": "fast"}, "weak_supervision.rtfm.lr: input should be a valid number"),
+    ("mgfn", {"mgfn_halfs": "rows"}, "weak_supervision.mgfn.mgfn_halfs is not a known key (a typo?)."),
+    ("mil", {"k": 3}, "weak_supervision.mil.k is not a known key (a typo?)."),   # a key of the other methods
+    ("s3r", {"dictionary": {"ratio": 50}}, "weak_supervision.s3r.dictionary.n_nonzero is missing;"),
+    ("rtfm", {"method": "rfm"}, "weak_supervision.method: input should be 'mil', 'rtfm', 'mgfn' or 's3r', got 'rfm'."),
+])
+def test_a_wrong_weak_supervision_key_is_one_sentence(method, change, sentence):
+    from vad_kedro.core.params import WeakSupervisionMethodParams
+
+    block = yaml_group("weak_supervision")[method]
+    block = {**block, **change} if "dictionary" not in change else {**block, "dictionary": change["dictionary"]}
+    with pytest.raises(ParameterError) as info:
+        WeakSupervisionMethodParams.model_validate(block)
+    assert str(info.value).startswith(sentence) and "\n" not in str(info.value)
+
+
+def test_kedro_validates_every_weak_supervision_block_before_the_run():
+    from vad_kedro.core.params import RTFMParams
+
+    ws = yaml_group("weak_supervision")
+    params = {"weak_supervision": {**ws, "rtfm": {**ws["rtfm"], "iterations": "many"}}}
+    with pytest.raises(ParameterValidationError, match=r"weak_supervision\.rtfm\.iterations: input should be"):
+        ParameterValidator(register_pipelines()).validate_raw_params(params)
+    ok = ParameterValidator(register_pipelines()).validate_raw_params({"weak_supervision": ws})
+    assert isinstance(ok["weak_supervision"]["rtfm"], RTFMParams)
+
+
+def test_weak_supervision_has_no_code_default_for_a_yaml_key():
+    yaml_keys = _leaf_keys(yaml_group("weak_supervision")) | set(yaml_group("weak_supervision")["mil"])
+    pkg = CONF.parent / "src" / "vad_kedro" / "pipelines" / "weak_supervision"
+    src = "".join(p.read_text() for p in pkg.glob("*.py"))
+    assert {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} == set()
+
+
+_FEATURE_GROUPS = ["tracks", "detector_training", "flow", "snippets", "object_features"]
+
+
+def _feature_model(group: str):
+    from vad_kedro.core import params
+
+    return {"tracks": params.TracksParams, "detector_training": params.DetectorTrainingParams,
+            "flow": params.FlowParams, "snippets": params.SnippetsParams,
+            "object_features": params.ObjectFeaturesParams}[group]
+
+
+@pytest.mark.parametrize("env", ["base", "smoke"])
+@pytest.mark.parametrize("group", _FEATURE_GROUPS)
+def test_feature_extraction_groups_are_typed_and_keep_their_cache_keys(env, group):
+    """The cache keys hash plain() of these blocks: the typed block must serialise exactly as the YAML's dict
+    (``min_area: 30`` stays an int), or every cached partition would be recomputed once."""
+    import json
+
+    from vad_kedro.core.params import plain
+    from vad_kedro.vision.incremental import content_key
+
+    raw = yaml_group("feature_extraction", env)[group]
+    typed = _feature_model(group).model_validate(raw)
+    assert json.dumps(plain(typed), sort_keys=True) == json.dumps(raw, sort_keys=True)
+    assert content_key(plain(typed)) == content_key(raw) and set(typed) == set(raw)
+
+
+@pytest.mark.parametrize("group,change,sentence", [
+    ("tracks", {"min_box_sise": 2.0}, "feature_extraction.tracks.min_box_sise is not a known key (a typo?)."),
+    ("tracks", {"import": {"box_format": "xy"}}, "feature_extraction.tracks.import.box_format: input should be "
+                                                 "'xywh' or 'xyxy', got 'xy'."),
+    ("flow", {"downsample": "2x"}, "feature_extraction.flow.downsample: input should be a valid integer"),
+    ("snippets", {"extractor": "swin3d_s"}, "feature_extraction.snippets.swin3d_s is missing (the block of the "
+                                            "chosen extractor)."),
+    ("snippets", {"n_crops": 3}, "feature_extraction.snippets.n_crops: input should be 1, 2, 5 or 10, got 3."),
+    ("object_features", {"app": {"type": "vgg"}}, "feature_extraction.object_features.app.type: input should be "
+                                                  "'hog', 'resnet18'"),
+])
+def test_a_wrong_feature_extraction_key_is_one_sentence(group, change, sentence):
+    with pytest.raises(ParameterError) as info:
+        _feature_model(group).model_validate(deep_merge(yaml_group("feature_extraction")[group], change))
+    assert str(info.value).startswith(sentence) and "\n" not in str(info.value)
+
+
+def test_every_video_backbone_has_a_snippets_block():
+    from vad_kedro.core.params import SnippetsParams
+    from vad_kedro.vision.backbones import VIDEO_BACKBONES
+
+    assert set(VIDEO_BACKBONES) <= set(SnippetsParams.model_fields)
+
+
+def test_kedro_validates_the_feature_extraction_groups_before_the_run():
+    from vad_kedro.core.params import ObjectFeaturesParams, TracksParams
+
+    fe = yaml_group("feature_extraction")
+    bad = {"feature_extraction": {**fe, "tracks": deep_merge(fe["tracks"], {"tracker": {"max_age": -1}})}}
+    with pytest.raises(ParameterValidationError, match=r"feature_extraction\.tracks\.tracker\.max_age: input should "
+                                                       r"be greater than or equal to 0, got -1"):
+        ParameterValidator(register_pipelines()).validate_raw_params(bad)
+    ok = ParameterValidator(register_pipelines()).validate_raw_params({"feature_extraction": fe})["feature_extraction"]
+    assert isinstance(ok["tracks"], TracksParams) and isinstance(ok["object_features"], ObjectFeaturesParams)
+    assert ok["tracks"]["import"]["box_format"] == fe["tracks"]["import"]["box_format"]   # the key "import" reads
+
+
+def test_feature_extraction_has_no_code_default_for_a_yaml_key():
+    """Its code defaults contradicted the YAML: `min_box_size` 1.0 (YAML 2.0)."""
+    yaml_keys = _leaf_keys(yaml_group("feature_extraction")) | {"import", "app", "vel", "pose", "tracker"}
+    pkg = CONF.parent / "src" / "vad_kedro" / "pipelines" / "feature_extraction"
+    src = "".join(p.read_text() for p in pkg.glob("*.py"))
+    assert {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} == set()

@@ -198,6 +198,37 @@ def test_jpeg_cut_just_before_its_end_marker_is_rejected(tmp_path):
         readers.read_frame(path)
 
 
+def _overwrite_scan_middle(path: Path, n_bytes: int = 64) -> None:
+    """Overwrite ``n_bytes`` in the middle of a JPEG's entropy-coded scan data; the FF D9 end marker stays."""
+    data = bytearray(path.read_bytes())
+    sos = data.index(b"\xff\xda")                                  # start-of-scan marker, then its header
+    start = sos + 2 + int.from_bytes(data[sos + 2: sos + 4], "big")
+    middle = start + (len(data) - 2 - start) // 2
+    data[middle: middle + n_bytes] = np.random.default_rng(0).integers(0, 255, n_bytes, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+
+
+def test_jpeg_with_corrupt_scan_data_but_its_end_marker_is_a_data_error(tmp_path):
+    """libjpeg decodes such a frame with garbled blocks and only warns on stderr ("Corrupt JPEG data: …")."""
+    folder = tmp_path / "v"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), (5, 5), 0)
+    for i in range(3):
+        (folder / f"{i:03d}.jpg").write_bytes(cv2.imencode(".jpg", frame)[1].tobytes())
+    bad = folder / "001.jpg"
+    _overwrite_scan_middle(bad)
+    assert bad.read_bytes().endswith(b"\xff\xd9") and bad.stat().st_size == (folder / "000.jpg").stat().st_size
+    assert cv2.imdecode(np.fromfile(str(bad), np.uint8), cv2.IMREAD_UNCHANGED) is not None   # OpenCV alone: no error
+    readers.check_frame_file(bad)                           # the up-front check cannot see it (no decoding)
+    with pytest.raises(DataError, match=r"v/001\.jpg: unreadable frame: corrupt JPEG data \(libjpeg: Corrupt JPEG"):
+        readers.read_frame(bad)
+    video = readers.VideoSource("test_v", "test", "v", folder, readers.list_frames(folder), 3)
+    with pytest.raises(DataError, match=r"v/001\.jpg: unreadable frame: corrupt JPEG data"):
+        readers.read_video_frames(video)                    # through the thread pool, as the pipeline reads
+    np.testing.assert_array_equal(readers.read_frame(folder / "000.jpg"), readers.read_frame(folder / "002.jpg"))
+
+
 def test_jpeg_with_trailing_zero_padding_is_accepted(tmp_path):
     _write_frames(tmp_path / "v", 1)
     path = tmp_path / "v" / "000.jpg"

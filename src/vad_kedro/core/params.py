@@ -16,6 +16,8 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from vad_kedro.vision.backbones import IMAGE_BACKBONES, VIDEO_BACKBONES
+
 
 class ParameterError(ValueError):
     """A parameter group failed validation; the message is one sentence per problem, naming the key."""
@@ -25,7 +27,7 @@ def _field_path(model: type[BaseModel], loc: tuple) -> list[str]:
     """The part of a pydantic error location that names fields (union member tags such as 'str' dropped)."""
     path, current = [], model
     for part in loc:
-        fields = getattr(current, "model_fields", {})
+        fields = {(f.alias or k): f for k, f in getattr(current, "model_fields", {}).items()}
         if part not in fields:
             break
         path.append(str(part))
@@ -69,14 +71,19 @@ class Params(BaseModel, Mapping):
         except ValidationError as exc:
             raise ParameterError(_sentences(cls, exc.errors())) from None
 
-    # ---- Mapping view over the keys the configuration gave
+    # ---- Mapping view over the keys the configuration gave (a field's alias where it has one: ``import``)
+    @classmethod
+    def _fields_by_key(cls) -> dict[str, str]:
+        return {(f.alias or name): name for name, f in cls.model_fields.items()}
+
     def _keys(self) -> list[str]:
-        return [k for k in type(self).model_fields if k in self.model_fields_set]
+        return [key for key, name in self._fields_by_key().items() if name in self.model_fields_set]
 
     def __getitem__(self, key: str) -> Any:
-        if key not in self._keys():
+        name = self._fields_by_key().get(key)
+        if name is None or name not in self.model_fields_set:
             raise KeyError(key)
-        return getattr(self, key)
+        return getattr(self, name)
 
     def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # keys, like the dict
         return iter(self._keys())
@@ -499,3 +506,337 @@ class InferenceParams(Params):
     threshold_percentile: Annotated[float, Field(ge=0, le=100)]
     output_dir: str
     top_boxes: NonNegInt
+
+
+# ------------------------------------------------------------------------------- weak_supervision
+class _WSMILModel(Params):
+    hidden: list[PosInt]
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+
+
+class _WSRTFMModel(Params):
+    width: PosInt
+    head: list[PosInt]
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+
+
+class _WSMGFNModel(Params):
+    dims: Annotated[list[PosInt], Field(min_length=1)]
+    depths: Annotated[list[NonNegInt], Field(min_length=1)]
+    types: Annotated[list[Literal["glance", "focus"]], Field(min_length=1)]
+    dim_head: PosInt
+    kernel: PosInt
+    ff_mult: PosInt
+    mag_ratio: Annotated[float, Field(ge=0)]
+
+
+class _WSS3RModel(Params):
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    reduction: PosInt
+
+
+class _WSMILLoss(Params):
+    sparsity: Annotated[float, Field(ge=0)]
+    smooth: Annotated[float, Field(ge=0)]
+    l2: Annotated[float, Field(ge=0)]
+
+
+class _WSRTFMLoss(Params):
+    alpha: Annotated[float, Field(ge=0)]
+    margin: Annotated[float, Field(ge=0)]
+    smooth: Annotated[float, Field(ge=0)]
+    sparsity: Annotated[float, Field(ge=0)]
+
+
+class _WSMGFNLoss(_WSRTFMLoss):
+    inter_weight: Annotated[float, Field(ge=0)]
+
+
+class _WSDictionary(Params):
+    ratio: Annotated[int | float, Field(gt=0, le=100)]   # percent of the normal videos
+    n_nonzero: PosInt
+    batch_size: PosInt
+    n_iter: PosInt
+    random_state: int
+    max_iter: PosInt | None = None       # overrides the n_iter conversion (no YAML key)
+
+
+class WeakSupervisionMethodParams(Params):
+    """One method block ``weak_supervision.<method>`` (conf/base/parameters_weak_supervision.yml).
+
+    The pipeline hands every method's block to the same node functions, so this class is the node
+    signatures' type and validation dispatches on ``method`` to the method's own model (MIL, RTFM, MGFN
+    or S3R): its keys are the shared ones below plus the method's own.
+    """
+
+    group: ClassVar[str] = "weak_supervision"
+    method: Literal["mil", "rtfm", "mgfn", "s3r"]
+    n_seeds: PosInt
+    seeds: list[int] | None
+    report: Literal["selected", "last"]
+    segments: PosInt
+    segmentation: Literal["pool", "interpolate"]
+    iterations: PosInt
+    batch_size: PosInt
+    eval_every: PosInt
+    patience: PosInt | None
+    val_topk: PosInt
+    shuffle: bool
+    pairing: Literal["cycle", "zip"]
+    optimizer: Literal["adam", "adagrad"]
+    lr: PosFloat
+    weight_decay: Annotated[float, Field(ge=0)]
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Params:  # noqa: D102 - see the class
+        if cls is not WeakSupervisionMethodParams:
+            return super().model_validate(obj, *args, **kwargs)
+        by_method = {c.group.rsplit(".", 1)[1]: c for c in (MILParams, RTFMParams, MGFNParams, S3RParams)}
+        method = obj.get("method") if isinstance(obj, Mapping) else None
+        if method not in by_method:
+            raise ParameterError(f"weak_supervision.method: input should be 'mil', 'rtfm', 'mgfn' or 's3r', "
+                                 f"got {method!r}.")
+        return by_method[method].model_validate(obj, *args, **kwargs)
+
+
+class _WSTopK(WeakSupervisionMethodParams):
+    """Keys of the magnitude-based methods (RTFM, MGFN, S3R): top-k selection and the loss switches."""
+
+    k: PosInt
+    select_dropout: Annotated[float, Field(ge=0, lt=1)]
+    smooth_mode: Literal["per_video", "flattened"]
+    sparsity_norm: Literal["l1", "l2"]
+
+
+class MILParams(WeakSupervisionMethodParams):
+    group: ClassVar[str] = "weak_supervision.mil"
+    method: Literal["mil"]
+    model: _WSMILModel
+    loss: _WSMILLoss
+
+
+class RTFMParams(_WSTopK):
+    group: ClassVar[str] = "weak_supervision.rtfm"
+    method: Literal["rtfm"]
+    model: _WSRTFMModel
+    loss: _WSRTFMLoss
+    rtfm_loss_form: Literal["code", "hinge"]
+
+
+class MGFNParams(_WSTopK):
+    group: ClassVar[str] = "weak_supervision.mgfn"
+    method: Literal["mgfn"]
+    model: _WSMGFNModel
+    loss: _WSMGFNLoss
+    mgfn_halves: Literal["videos", "rows"]
+    sparsity_on: Literal["abnormal", "normal"]
+
+
+class S3RParams(_WSTopK):
+    group: ClassVar[str] = "weak_supervision.s3r"
+    method: Literal["s3r"]
+    model: _WSS3RModel
+    loss: _WSRTFMLoss
+    dictionary: _WSDictionary
+    s3r_atoms: Literal["codes", "components"]
+    s3r_macro_loss: Literal["on", "off"] | bool    # YAML reads an unquoted off as false
+    rtfm_loss_form: Literal["code", "hinge"]
+
+
+# ------------------------------------------------------------------------------- feature_extraction
+# feature_extraction hashes its parameter blocks into the cache keys (plain() of the typed block), so a
+# real-valued setting keeps the type the YAML wrote it with (``min_area: 30`` stays 30, not 30.0): the keys
+# of an unchanged configuration do not change.
+Real = int | float
+NonNegReal = Annotated[int | float, Field(ge=0)]
+PosReal = Annotated[int | float, Field(gt=0)]
+SourceSize = Literal["auto", "working"] | Annotated[list[PosInt], Field(min_length=2, max_length=2)] | None
+SnippetExtractor = Literal[("motion_appearance", "i3d_import", *VIDEO_BACKBONES)]   # type: ignore[valid-type]
+AppearanceType = Literal[("hog", *IMAGE_BACKBONES)]                               # type: ignore[valid-type]
+
+
+class _FEBackgroundSubtraction(Params):
+    method: Literal["median", "mog2", "knn"]
+    median_threshold: NonNegReal
+    gain_compensation: bool
+    history: PosInt
+    var_threshold: NonNegReal
+    dist2_threshold: NonNegReal
+    learning_rate: Real
+    warmup: NonNegInt
+    blur: NonNegInt
+    open_kernel: NonNegInt
+    close_kernel: Annotated[list[NonNegInt], Field(min_length=2, max_length=2)]
+    min_area: NonNegReal
+    max_area_fraction: Annotated[int | float, Field(gt=0, le=1)]
+    min_aspect: NonNegReal
+    max_aspect: PosReal
+    min_fill: Annotated[int | float, Field(ge=0, le=1)]
+    pad: NonNegReal
+    person_aspect: PosReal | None
+    perspective: bool
+    split_tolerance: NonNegReal
+    max_split: PosInt
+
+
+class _FEHogPeople(Params):
+    upscale: PosReal
+    win_stride: PosInt
+    padding: NonNegInt
+    scale: PosReal
+    hit_threshold: Real
+    min_score: Real
+    nms_iou: Annotated[int | float, Field(ge=0, le=1)]
+    shrink_x: NonNegReal
+    shrink_y: NonNegReal
+
+
+class _FECenterNet(Params):
+    weights_path: str | None
+    threshold: Annotated[int | float, Field(ge=0, le=1)]
+    batch_size: PosInt
+    max_detections: PosInt
+    device: str
+
+
+class _FETracker(Params):
+    iou_threshold: Annotated[int | float, Field(ge=0, le=1)]
+    max_age: NonNegInt
+    min_hits: PosInt
+    velocity_momentum: Annotated[int | float, Field(ge=0, le=1)]
+    min_score: Real
+    max_size_change: PosReal
+    fill_gaps: NonNegInt
+
+
+class _FEImport(Params):
+    path_template: str | None
+    frame_base: NonNegInt | None
+    box_format: Literal["xywh", "xyxy"]
+    source_size: SourceSize
+    retrack: bool
+
+
+class TracksParams(Params):
+    """``feature_extraction.tracks``."""
+
+    group: ClassVar[str] = "feature_extraction.tracks"
+    detector: Literal["background_subtraction", "hog_people", "centernet", "ground_truth", "mot_txt", "json_idx"]
+    min_box_size: NonNegReal
+    background_subtraction: _FEBackgroundSubtraction
+    hog_people: _FEHogPeople
+    centernet: _FECenterNet
+    tracker: _FETracker
+    import_: _FEImport = Field(alias="import")     # a Python keyword: the field's key is its alias
+
+
+class DetectorTrainingParams(Params):
+    """``feature_extraction.detector_training``."""
+
+    group: ClassVar[str] = "feature_extraction.detector_training"
+    boxes: Literal["ground_truth", "mot_txt", "json_idx"]
+    iterations: PosInt
+    batch_size: PosInt
+    crop: Annotated[list[PosInt], Field(min_length=2, max_length=2)]
+    lr: PosReal
+    sigma: PosReal
+    size_weight: NonNegReal
+    width: PosInt
+    stride: Literal[2, 4]
+    max_frames_per_video: PosInt
+    holdout_every: NonNegInt
+
+
+class FlowParams(Params):
+    """``feature_extraction.flow``."""
+
+    group: ClassVar[str] = "feature_extraction.flow"
+    method: Literal["dis", "farneback"]
+    dis_preset: Literal["ultrafast", "fast", "medium"]
+    dis_finest_scale: NonNegInt | None
+    dis_refinement_iterations: NonNegInt | None
+    downsample: PosInt
+    compute_scale: PosReal
+    dtype: Literal["float16", "float32"]
+    farneback: dict[str, Any]
+
+
+class _FEMotionAppearance(Params):
+    grid: PosInt
+    power: PosReal
+    static_threshold: NonNegReal
+
+
+class _FEBackbone(Params):
+    weights_path: str | None
+    random_init: bool
+    input_size: PosInt | None
+    batch_size: PosInt
+
+
+class _FEI3DImport(Params):
+    style: Literal["ucf", "xd"]
+    n_crops: PosInt | None
+    feature_dim: PosInt | None
+
+
+class SnippetsParams(Params):
+    """``feature_extraction.snippets``: the shared keys and one block per extractor (the YAML lists five of the
+    torchvision backbones; the others may be added as blocks of the same shape)."""
+
+    group: ClassVar[str] = "feature_extraction.snippets"
+    extractor: SnippetExtractor
+    snippet_len: PosInt
+    n_crops: Literal[1, 2, 5, 10]
+    crop_fraction: Annotated[int | float, Field(gt=0, le=1)]
+    feature_dim: PosInt | None
+    motion_appearance: _FEMotionAppearance
+    i3d_import: _FEI3DImport
+    r3d_18: _FEBackbone
+    r2plus1d_18: _FEBackbone
+    mc3_18: _FEBackbone
+    s3d: _FEBackbone
+    swin3d_t: _FEBackbone
+    swin3d_s: _FEBackbone | None = None
+    swin3d_b: _FEBackbone | None = None
+    mvit_v1_b: _FEBackbone | None = None
+    mvit_v2_s: _FEBackbone | None = None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Params:  # noqa: D102 - the chosen block
+        params = super().model_validate(obj, *args, **kwargs)
+        if params.get(params.extractor) is None:
+            raise ParameterError(f"{cls.group}.{params.extractor} is missing (the block of the chosen extractor).")
+        return params
+
+
+class _FEApp(Params):
+    type: AppearanceType
+    dtype: Literal["float16", "float32"]
+    weights_path: str | None
+    random_init: bool
+    input_size: PosInt | None
+    batch_size: PosInt
+
+
+class _FEVel(Params):
+    bins: PosInt
+    normalise_by_height: bool
+
+
+class _FEPose(Params):
+    source: Literal["alphapose_json", "none"]
+    path_template: str | None
+    frame_base: NonNegInt
+    box_format: Literal["xywh", "xyxy"]
+    source_size: SourceSize
+    min_iou: Annotated[int | float, Field(ge=0, le=1)]
+
+
+class ObjectFeaturesParams(Params):
+    """``feature_extraction.object_features``."""
+
+    group: ClassVar[str] = "feature_extraction.object_features"
+    app: _FEApp
+    vel: _FEVel
+    pose: _FEPose

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,6 +259,13 @@ def discover_videos(dataset: dict) -> list[VideoSource]:
 
 
 _PNG_END = bytes.fromhex("0000000049454e44ae426082")   # the IEND chunk that closes every PNG
+_JPEG_START = b"\xff\xd8\xff"
+#: libjpeg's warnings about damaged entropy-coded data ("Corrupt JPEG data: 202 extraneous bytes before
+#: marker 0xd9", "Corrupt JPEG data: bad Huffman code", "Premature end of JPEG file"); it prints them on
+#: stderr and decodes on (garbled blocks), and OpenCV neither sees nor reports them.
+_LIBJPEG_CORRUPT = ("Corrupt JPEG data", "Premature end of JPEG file")
+#: fd 2 is one per process: JPEG decodes that capture it take turns.
+_STDERR_LOCK = threading.Lock()
 
 
 def check_image_bytes(path: Path, data: bytes | np.ndarray) -> None:
@@ -268,7 +277,7 @@ def check_image_bytes(path: Path, data: bytes | np.ndarray) -> None:
     decode.
     """
     head = bytes(data[:8])
-    if head[:3] == b"\xff\xd8\xff":
+    if head[:3] == _JPEG_START:
         tail = bytes(data[-4096:]).rstrip(b"\x00")
         if not tail.endswith(b"\xff\xd9"):
             raise DataError(path, "unreadable frame: truncated JPEG (no end-of-image marker); replace the file")
@@ -288,8 +297,36 @@ def check_frame_file(path: Path) -> None:
     check_image_bytes(path, np.frombuffer(head + tail if size > 4096 else tail, dtype=np.uint8))
 
 
+def decode_jpeg_strict(path: Path, data: np.ndarray) -> np.ndarray | None:
+    """``cv2.imdecode`` of a JPEG, with a libjpeg warning about corrupt data raised as a DataError.
+
+    A JPEG whose scan data is damaged but whose end marker is intact decodes with garbled blocks and
+    only a libjpeg warning on stderr, so the C-level stderr (fd 2) is redirected to a temporary file
+    around the decode; other text written there meanwhile (another thread's log line) is passed on.
+    A corruption that libjpeg decodes without any warning is not seen.
+    """
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        sink.seek(0)
+        lines = sink.read().decode(errors="replace").splitlines()
+    corrupt = [line for line in lines if line.startswith(_LIBJPEG_CORRUPT)]
+    others = [line for line in lines if not line.startswith(_LIBJPEG_CORRUPT)]
+    if others:
+        os.write(2, ("\n".join(others) + "\n").encode())
+    if corrupt:
+        raise DataError(path, f"unreadable frame: corrupt JPEG data (libjpeg: {corrupt[0]}); replace the file")
+    return img
+
+
 def read_frame(path: Path) -> np.ndarray:
-    """One RGB uint8 frame (grayscale sources become 3 identical channels); truncated files are DataErrors."""
+    """One RGB uint8 frame (grayscale sources become 3 identical channels); truncated or corrupt files are
+    DataErrors."""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
@@ -297,7 +334,7 @@ def read_frame(path: Path) -> np.ndarray:
     if data.size == 0:
         raise DataError(path, "unreadable frame: zero-length file")
     check_image_bytes(path, data)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    img = decode_jpeg_strict(path, data) if bytes(data[:3]) == _JPEG_START else cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DataError(path, "unreadable frame: cannot decode image (truncated, corrupt or not an image)")
     if img.ndim == 2:
@@ -321,7 +358,8 @@ def read_video_frames(video: VideoSource, size: tuple[int, int] | None = None) -
     """All frames of a video as uint8 [T,H,W,3] RGB, resized to ``size`` (H, W) when given."""
     frames = []
     if video.frame_files:
-        # OpenCV releases the GIL while decoding: threads use every core
+        # OpenCV releases the GIL while decoding: threads overlap reads and decodes (JPEG decodes take turns
+        # on the captured stderr, see decode_jpeg_strict)
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             images = list(pool.map(read_frame, video.frame_files))
         first_shape = images[0].shape

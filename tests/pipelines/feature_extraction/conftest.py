@@ -10,7 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ...conf_params import deep_merge, yaml_group
+
 H, W, T = 48, 64, 20
+
+
+def fe_params(group: str, over: dict | None = None) -> dict:
+    """The shipped ``feature_extraction.<group>`` block with ``over`` merged in, as Kedro hands it to a node.
+
+    ``tracks.min_box_size`` is 1.0 here: the value these tests were written with (the YAML's is 2.0).
+    """
+    block = yaml_group("feature_extraction")[group]
+    if group == "tracks":
+        block = {**block, "min_box_size": 1.0}
+    return deep_merge(block, over or {})
 
 
 def make_video(seed: int = 0, t: int = T, h: int = H, w: int = W) -> np.ndarray:

@@ -6,9 +6,9 @@ from kedro_datasets.partitions import PartitionedDataset
 from vad_kedro.pipelines.feature_extraction import nodes
 from vad_kedro.pipelines.feature_extraction.datasets import FeatureManifestDataset
 
-from .conftest import index_row, make_video
+from .conftest import fe_params, index_row, make_video
 
-FLOW_P = {"method": "dis", "downsample": 2}
+FLOW_P = fe_params("flow", {"method": "dis", "downsample": 2})
 
 
 def _stores(tmp_path):

@@ -12,14 +12,14 @@ from vad_kedro.core.runtime import shifted_seed
 from vad_kedro.pipelines.feature_extraction import nodes
 from vad_kedro.vision.geometry import matched_at_iou
 
-from .conftest import H, T, W, index_row, make_video, pose_entry, run_lazy, write_mot, write_pose
+from .conftest import H, T, W, fe_params, index_row, make_video, pose_entry, run_lazy, write_mot, write_pose
 
-TRACKS_P = {"detector": "background_subtraction",
-            "background_subtraction": {"method": "median", "min_area": 20, "person_aspect": 2.5},
-            "tracker": {"min_hits": 2}}
-FLOW_P = {"method": "dis", "downsample": 2}
-SNIP_P = {"extractor": "motion_appearance", "n_crops": 5, "motion_appearance": {"grid": 2}}
-OBJ_P = {"app": {"type": "hog"}, "vel": {"bins": 8}, "pose": {"source": "alphapose_json"}}
+TRACKS_P = fe_params("tracks", {"detector": "background_subtraction",
+                                "background_subtraction": {"method": "median", "min_area": 20, "person_aspect": 2.5},
+                                "tracker": {"min_hits": 2}})
+FLOW_P = fe_params("flow", {"method": "dis", "downsample": 2})
+SNIP_P = fe_params("snippets", {"extractor": "motion_appearance", "n_crops": 5, "motion_appearance": {"grid": 2}})
+OBJ_P = fe_params("object_features", {"app": {"type": "hog"}, "vel": {"bins": 8}, "pose": {"source": "alphapose_json"}})
 
 
 def _tracks(two_videos, params=TRACKS_P):
@@ -45,7 +45,7 @@ def test_ground_truth_importer_rescales_and_clips(two_videos, dataset_root, capl
               [(1, 5, 10, 20, 8, 40), (2, 5, 12, 20, 8, 40), (3, 5, 120, 20, 20, 40)])
     write_mot(dataset_root / "annotations/tracks/testing/v2.txt", [(1, 1, 0, 0, 4, 4)])
     with caplog.at_level(logging.WARNING):
-        out, _ = _tracks(two_videos, {"detector": "ground_truth"})
+        out, _ = _tracks(two_videos, fe_params("tracks", {"detector": "ground_truth"}))
     df = out["train_v1"]
     assert df["frame"].tolist() == [0, 1, 2] and (df["track_id"] == 5).all()
     assert df.iloc[0][["x1", "y1", "x2", "y2"]].tolist() == [5, 10, 9, 30]
@@ -58,19 +58,19 @@ def test_box_file_beyond_the_video_is_an_error(two_videos, dataset_root):
     write_mot(dataset_root / "annotations/tracks/training/v1.txt", [(T + 1, 1, 0, 0, 4, 4)])
     write_mot(dataset_root / "annotations/tracks/testing/v2.txt", [(1, 1, 0, 0, 4, 4)])
     with pytest.raises(DataError, match=r"train_v1: box file .* references frame 20 .* 20 frames"):
-        _tracks(two_videos, {"detector": "ground_truth"})
+        _tracks(two_videos, fe_params("tracks", {"detector": "ground_truth"}))
 
 
 def test_missing_box_file_names_the_video(two_videos):
     with pytest.raises(DataError, match="test_v2: box file .* not found"):
-        _tracks(two_videos, {"detector": "mot_txt"})
+        _tracks(two_videos, fe_params("tracks", {"detector": "mot_txt"}))
 
 
 def test_json_idx_importer_default_template(two_videos, dataset_root):
     for short, name in (("train", "v1"), ("test", "v2")):
         write_pose(dataset_root / f"detection_results/{short}/{name}_det-results.json",
                    [{"image_id": "003.jpg", "box": [1, 2, 3, 4], "score": 2.5, "idx": 9}])
-    out, _ = _tracks(two_videos, {"detector": "json_idx"})
+    out, _ = _tracks(two_videos, fe_params("tracks", {"detector": "json_idx"}))
     assert out["test_v2"][["frame", "track_id", "x2"]].values.tolist() == [[3, 9, 4]]
 
 
@@ -121,7 +121,8 @@ def test_torchvision_extractor_without_weights_fails_before_any_video(two_videos
     from vad_kedro.vision.backbones import MissingWeightsError
 
     with pytest.raises(MissingWeightsError, match="r3d_18: no weights_path given"):
-        nodes.extract_snippet_features(vi, frames, {}, {}, {"extractor": "r3d_18", "r3d_18": {}}, "cpu", 0, True, {})
+        nodes.extract_snippet_features(vi, frames, {}, {}, fe_params("snippets", {"extractor": "r3d_18"}), "cpu", 0,
+                                       True, {})
 
 
 def _i3d_index(tmp_path, arrays: dict[str, np.ndarray], t_frames=None) -> pd.DataFrame:
@@ -138,7 +139,8 @@ def _i3d_index(tmp_path, arrays: dict[str, np.ndarray], t_frames=None) -> pd.Dat
 def test_i3d_import(tmp_path):
     x = np.random.default_rng(0).random((7, 10, 8)).astype(np.float32)
     vi = _i3d_index(tmp_path, {"train_a": x})
-    p = {"extractor": "i3d_import", "i3d_import": {"style": "ucf", "n_crops": 10, "feature_dim": 8}}
+    p = fe_params("snippets", {"extractor": "i3d_import",
+                               "i3d_import": {"style": "ucf", "n_crops": 10, "feature_dim": 8}})
     out = run_lazy(nodes.extract_snippet_features(vi, {}, {}, {}, p, "cpu", 0, True, {})[0])
     np.testing.assert_array_equal(out["train_a"], x)
 
@@ -150,7 +152,7 @@ def test_i3d_import(tmp_path):
 ])
 def test_i3d_import_bad_features(tmp_path, arr, cfg, problem):
     vi = _i3d_index(tmp_path, {"train_b": arr})
-    p = {"extractor": "i3d_import", "i3d_import": {"style": "ucf", **cfg}}
+    p = fe_params("snippets", {"extractor": "i3d_import", "i3d_import": {"style": "ucf", **cfg}})
     with pytest.raises(DataError, match=problem):
         run_lazy(nodes.extract_snippet_features(vi, {}, {}, {}, p, "cpu", 0, True, {})[0])
 
@@ -158,7 +160,8 @@ def test_i3d_import_bad_features(tmp_path, arr, cfg, problem):
 def test_i3d_import_snippet_count_must_match_the_index(tmp_path):
     vi = _i3d_index(tmp_path, {"train_c": np.zeros((4, 10, 8), np.float32)}, t_frames=100)
     with pytest.raises(DataError, match="train_c: imported features have 4 snippets"):
-        run_lazy(nodes.extract_snippet_features(vi, {}, {}, {}, {"extractor": "i3d_import"}, "cpu", 0, True, {})[0])
+        run_lazy(nodes.extract_snippet_features(vi, {}, {}, {}, fe_params("snippets", {"extractor": "i3d_import"}), "cpu",
+                                                   0, True, {})[0])
 
 
 def _object_inputs(two_videos, tracks):
@@ -250,9 +253,9 @@ def _walker_mot(dataset_root, name="v1", split="training"):
                      [(k + 1, 1, 4 + 2 * k, 14, 8, 20) for k in range(T)])
 
 
-CENTERNET_P = {"detector": "centernet", "centernet": {"threshold": 0.3, "device": "cpu"}}
-TRAIN_P = {"boxes": "ground_truth", "iterations": 200, "batch_size": 8, "lr": 1e-2, "crop": [48, 64], "width": 16,
-           "holdout_every": 0}
+CENTERNET_P = fe_params("tracks", {"detector": "centernet", "centernet": {"threshold": 0.3, "device": "cpu"}})
+TRAIN_P = fe_params("detector_training", {"boxes": "ground_truth", "iterations": 200, "batch_size": 8, "lr": 1e-2,
+                                          "crop": [48, 64], "width": 16, "holdout_every": 0})
 
 
 def test_trained_detector_finds_the_walker_and_retraining_invalidates_tracks(two_videos, dataset_root, tmp_path):

@@ -10,6 +10,10 @@ import torch
 from vad_kedro.pipelines.weak_supervision import losses
 from vad_kedro.pipelines.weak_supervision.models import BagOutput
 
+from ...conf_params import deep_merge, yaml_group
+
+WS = yaml_group("weak_supervision")   # the shipped method blocks (their loss weights are the papers')
+
 
 def t(x) -> torch.Tensor:
     return torch.tensor(x, dtype=torch.float32)
@@ -137,7 +141,8 @@ def _rtfm_batch():
 
 def test_rtfm_loss_is_sum_of_its_terms():
     out, b, n = _rtfm_batch()
-    cfg = {"k": 3, "select_dropout": 0.0, "loss": {"alpha": 1e-4, "margin": 100.0, "smooth": 8e-4, "sparsity": 8e-3}}
+    cfg = deep_merge(WS["rtfm"], {"k": 3, "select_dropout": 0.0,
+                                  "loss": {"alpha": 1e-4, "margin": 100.0, "smooth": 8e-4, "sparsity": 8e-3}})
     total, parts = losses.method_loss("rtfm", out, b, n, cfg)
     assert set(parts) == {"bce", "magnitude", "smooth", "sparsity"}
     s_a = out.scores[b:]
@@ -153,7 +158,7 @@ def test_rtfm_loss_is_sum_of_its_terms():
 
 def test_mgfn_sparsity_on_normal_switch_and_smooth_all_videos():
     out, b, n = _rtfm_batch()
-    cfg = {"k": 3, "select_dropout": 0.0, "loss": {"smooth": 1.0, "sparsity": 1.0}}
+    cfg = deep_merge(WS["mgfn"], {"k": 3, "select_dropout": 0.0, "loss": {"smooth": 1.0, "sparsity": 1.0}})
     _, parts = losses.method_loss("mgfn", out, b, n, cfg)
     assert parts["smooth"] == pytest.approx(losses.smoothness(out.scores).item(), rel=1e-6)  # all 2B videos
     assert parts["sparsity"] == pytest.approx(out.scores[b:].sum().item() / b, rel=1e-6)
@@ -164,7 +169,7 @@ def test_mgfn_sparsity_on_normal_switch_and_smooth_all_videos():
 def test_s3r_macro_switch():
     out, b, n = _rtfm_batch()
     out.macro = t([0.5] * (2 * b))
-    cfg = {"k": 3, "select_dropout": 0.0}
+    cfg = {**WS["s3r"], "k": 3, "select_dropout": 0.0}
     _, on = losses.method_loss("s3r", out, b, n, cfg)
     assert on["macro"] == pytest.approx(math.log(2))
     for off in ("off", False):
@@ -174,7 +179,8 @@ def test_s3r_macro_switch():
 
 def test_mil_loss_terms():
     s = t([[0.1, 0.2], [0.0, 0.4], [0.9, 0.5], [0.3, 0.3]])  # 2 normal, 2 abnormal
-    total, parts = losses.method_loss("mil", BagOutput(scores=s), 2, 1, {"loss": {"sparsity": 1.0, "smooth": 1.0}})
+    total, parts = losses.method_loss("mil", BagOutput(scores=s), 2, 1,
+                                       deep_merge(WS["mil"], {"loss": {"sparsity": 1.0, "smooth": 1.0}}))
     # ranking: abn max .9,.3 ; nor max .2,.4 -> j0: .3+.9=1.2 ; j1: .5+1.1=1.6 ; mean 1.4
     assert parts["ranking"] == pytest.approx(1.4)
     assert parts["sparsity"] == pytest.approx(0.9 + 0.5 + 0.3 + 0.3)

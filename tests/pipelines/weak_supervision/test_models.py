@@ -17,6 +17,8 @@ from vad_kedro.pipelines.weak_supervision.models import (
     magnitude_topk,
 )
 
+from ...conf_params import yaml_group
+
 
 
 def test_published_parameter_counts():
@@ -35,8 +37,9 @@ def test_s3r_published_structure():
 @pytest.mark.parametrize("method", ["mil", "rtfm", "mgfn", "s3r"])
 def test_small_shapes(method):
     b, n, t, c = 3, 2, 32, 64
-    cfg = {"rtfm": {"width": 16, "head": [16, 8]}, "mgfn": {"dims": [16, 32, 64], "depths": [1, 1, 1], "dim_head": 16},
-           "s3r": {}, "mil": {}}[method]
+    small = {"rtfm": {"width": 16, "head": [16, 8]}, "mgfn": {"dims": [16, 32, 64], "depths": [1, 1, 1], "dim_head": 16},
+             "s3r": {}, "mil": {}}[method]
+    cfg = {**yaml_group("weak_supervision")[method]["model"], **small}
     model = build_model(method, cfg, c, torch.randn(5, c))
     out = model(torch.randn(2 * b, n, t, c))
     assert out.scores.shape == (2 * b, t)

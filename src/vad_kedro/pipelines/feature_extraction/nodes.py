@@ -33,6 +33,8 @@ from vad_kedro.vision.centernet import build_model, detect_inputs, detector_inpu
 from vad_kedro.vision.descriptors import box_flow_histograms, box_hog
 from vad_kedro.vision.detection import DETECTORS
 from vad_kedro.vision.flow import compute_flow
+from vad_kedro.core.params import (DetectorTrainingParams, FlowParams, ObjectFeaturesParams, SnippetsParams,
+                                   TracksParams, plain)
 from vad_kedro.vision.geometry import clip_boxes, iou_matrix, matched_at_iou
 from vad_kedro.vision.incremental import content_key, path_stat, plan_videos, video_fingerprint
 from vad_kedro.vision.snippets import NEEDS_FLOW, SNIPPET_EXTRACTORS, n_snippets
@@ -200,13 +202,14 @@ def clip_table(df: pd.DataFrame, height: int, width: int, min_size: float = 1.0)
 # tracks
 # ----------------------------------------------------------------------------------------------
 def _import_spec(params: Mapping[str, Any]) -> tuple[str, str, int, str]:
-    detector = params.get("detector", "background_subtraction")
-    fmt = IMPORT_DETECTORS[detector]
-    imp = params.get("import", {}) or {}
-    template = imp.get("path_template") or DEFAULT_BOX_TEMPLATES[fmt]
-    base = imp.get("frame_base")
+    """(format, path template, first frame number, box format) of an importer; ``params`` holds ``detector``,
+    ``import`` and ``min_box_size`` (the ``tracks`` parameters, or train_detector's selection of them)."""
+    fmt = IMPORT_DETECTORS[params["detector"]]
+    imp = params["import"]
+    template = imp["path_template"] or DEFAULT_BOX_TEMPLATES[fmt]
+    base = imp["frame_base"]
     base = (1 if fmt == "mot_txt" else 0) if base is None else int(base)
-    return fmt, template, base, imp.get("box_format", "xywh")
+    return fmt, template, base, imp["box_format"]
 
 
 def box_file(row: Mapping[str, Any], root: str, params: Mapping[str, Any]) -> Path:
@@ -225,18 +228,18 @@ def read_imported_boxes(row: Mapping[str, Any], root: str, dataset: Mapping[str,
     fmt, template, base, box_format = _import_spec(params)
     path = box_file(row, root, params)
     if not path.is_file():
-        raise DataError(vid, f"box file {path} not found (tracks.detector={params.get('detector')}, "
+        raise DataError(vid, f"box file {path} not found (tracks.detector={params['detector']}, "
                              f"template {template!r})")
     df = read_mot_tracks(path, base) if fmt == "mot_txt" else read_json_boxes(path, base, box_format)
     n, h, w = int(row["n_frames"]), int(row["height"]), int(row["width"])
     if len(df) and int(df["frame"].max()) >= n:
         raise DataError(vid, f"box file {path} references frame {int(df['frame'].max())} (0-based) but the "
                              f"video has {n} frames")
-    sx, sy = _scale_to_working(row, dataset, (params.get("import", {}) or {}).get("source_size", "auto"))
+    sx, sy = _scale_to_working(row, dataset, params["import"]["source_size"])
     df = df.copy()
     df[["x1", "x2"]] *= sx
     df[["y1", "y2"]] *= sy
-    df, n_clip, n_drop = clip_table(df, h, w, float(params.get("min_box_size", 1.0)))
+    df, n_clip, n_drop = clip_table(df, h, w, float(params["min_box_size"]))
     if n_clip or n_drop:
         logger.warning("%s: clipped %d boxes reaching outside the %dx%d image, dropped %d left empty (%s)",
                        vid, n_clip, h, w, n_drop, path)
@@ -255,20 +258,20 @@ def tracks_from_boxes(df: pd.DataFrame, retrack: bool, tracker: Mapping[str, Any
     return cast_tracks(df).sort_values(["frame", "track_id"], kind="stable").reset_index(drop=True)
 
 
-def detect_and_track(frames: np.ndarray, params: Mapping[str, Any]) -> pd.DataFrame:
+def detect_and_track(frames: np.ndarray, params: TracksParams) -> pd.DataFrame:
     """Run the configured detector on one video's frames, then the IoU tracker; boxes clipped to the image."""
-    name = params.get("detector", "background_subtraction")
+    name = params["detector"]
     if name not in DETECTORS:
         raise ValueError(f"tracks.detector must be one of {sorted(DETECTORS) + sorted(IMPORT_DETECTORS)}, got {name!r}")
-    dets = DETECTORS[name](frames, **(params.get(name) or {}))
-    df = track_detections(dets, **(params.get("tracker") or {}))
+    dets = DETECTORS[name](frames, **params[name])
+    df = track_detections(dets, **params["tracker"])
     h, w = frames.shape[1:3]
-    df, _, _ = clip_table(df, h, w, float(params.get("min_box_size", 1.0)))
+    df, _, _ = clip_table(df, h, w, float(params["min_box_size"]))
     return cast_tracks(df)
 
 
 def extract_tracks(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_manifest: Mapping[str, Any],
-                   dataset: Mapping[str, Any], params: Mapping[str, Any], incremental: bool,
+                   dataset: Mapping[str, Any], params: TracksParams, incremental: bool,
                    previous: Mapping[str, str]) -> tuple[dict[str, Callable[[], pd.DataFrame]], dict[str, str]]:
     """Object tracks per video: frame, track_id, x1, y1, x2, y2, score (working-resolution pixels).
 
@@ -277,7 +280,7 @@ def extract_tracks(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
     tracks; analysis only), ``mot_txt``, ``json_idx`` (RegionCLIP / AlphaPose ``idx`` lists).
     """
     rows = index_rows(video_index)
-    detector = params.get("detector", "background_subtraction")
+    detector = params["detector"]
     root = str(raw_manifest.get("root", dataset.get("root", "")))
     importing = detector in IMPORT_DETECTORS
     if not importing and detector not in DETECTORS:
@@ -287,10 +290,9 @@ def extract_tracks(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
         logger.warning("tracks.detector=ground_truth: using the generator's boxes (analysis only, not a detector)")
     by_id = {r["video_id"]: r for r in rows}
     # only the parameters that shape this run's tracks enter the key
-    relevant = {"detector": detector, "min_box_size": params.get("min_box_size", 1.0),
-                "settings": params.get("import") if importing else params.get(detector),
-                "tracker": params.get("tracker") if not importing or (params.get("import") or {}).get("retrack")
-                else None}
+    relevant = {"detector": detector, "min_box_size": params["min_box_size"],
+                "settings": plain(params["import"] if importing else params[detector]),
+                "tracker": plain(params["tracker"]) if not importing or params["import"]["retrack"] else None}
     keys, imported = {}, {}
     for r in rows:
         extra = _weights_stat(relevant["settings"] or {})   # a learned detector's checkpoint
@@ -305,8 +307,8 @@ def extract_tracks(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
     def compute(vid: str) -> pd.DataFrame:
         row = by_id[vid]
         if importing:
-            return tracks_from_boxes(imported[vid], bool((params.get("import") or {}).get("retrack", False)),
-                                     params.get("tracker") or {}, int(row["n_frames"]))
+            return tracks_from_boxes(imported[vid], bool(params["import"]["retrack"]), params["tracker"],
+                                     int(row["n_frames"]))
         return detect_and_track(load_frames(row, frames), params)
 
     return _lazy(todo, compute, "tracks"), keys
@@ -337,7 +339,7 @@ def detector_recall(model, samples: list[tuple[np.ndarray, list[np.ndarray]]], t
 
 
 def train_detector(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_manifest: Mapping[str, Any],
-                   dataset: Mapping[str, Any], params: Mapping[str, Any], train: Mapping[str, Any], seed: int,
+                   dataset: Mapping[str, Any], params: TracksParams, train: DetectorTrainingParams, seed: int,
                    device: str) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Train the ``centernet`` detector on the box annotations of the training videos.
 
@@ -348,9 +350,7 @@ def train_detector(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
     Every ``holdout_every``-th annotated video is held out: recall / precision at IoU 0.5 on it go
     into the history. Returns the checkpoint (``state``, ``config``, ``validation``) and the history.
     """
-    cfg = dict(params.get("centernet") or {})
-    box_params = {"detector": train.get("boxes", "ground_truth"), "import": params.get("import") or {},
-                  "min_box_size": params.get("min_box_size", 1.0)}
+    box_params = {"detector": train["boxes"], "import": params["import"], "min_box_size": params["min_box_size"]}
     if box_params["detector"] not in IMPORT_DETECTORS:
         raise ValueError(f"detector_training.boxes must be one of {sorted(IMPORT_DETECTORS)}, "
                          f"got {box_params['detector']!r}")
@@ -371,18 +371,18 @@ def train_detector(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
         _, template, _, _ = _import_spec(box_params)
         raise DataError("train_detector", f"no training video has a box file (template {template!r}, "
                                           f"detector_training.boxes={box_params['detector']})")
-    every = int(train.get("holdout_every", 5))
+    every = int(train["holdout_every"])
     held = [r for i, r in enumerate(rows) if every > 1 and len(rows) > 1 and i % every == every - 1]
     fit = [r for r in rows if r not in held]
-    max_frames = int(train.get("max_frames_per_video", 160))
+    max_frames = int(train["max_frames_per_video"])
     dev = resolve_device(device)
-    iterations = int(train.get("iterations", 3000))
+    iterations = int(train["iterations"])
     bar = progress(None, desc="train centernet", total=iterations, unit="step")
     ckpt, history = train_centernet(
-        _detector_samples(fit, frames, boxes, max_frames), width=int(train.get("width", 32)),
-        stride=int(train.get("stride", 2)), iterations=iterations, batch_size=int(train.get("batch_size", 16)),
-        lr=float(train.get("lr", 3e-3)), crop=train.get("crop", [96, 128]),
-        size_weight=float(train.get("size_weight", 0.1)), sigma=float(train.get("sigma", 0.3)), seed=int(seed),
+        _detector_samples(fit, frames, boxes, max_frames), width=int(train["width"]),
+        stride=int(train["stride"]), iterations=iterations, batch_size=int(train["batch_size"]),
+        lr=float(train["lr"]), crop=list(train["crop"]),
+        size_weight=float(train["size_weight"]), sigma=float(train["sigma"]), seed=int(seed),
         device=dev, bar=bar)
     bar.close()
     validation: dict[str, float] = {}
@@ -390,7 +390,7 @@ def train_detector(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
         model = build_model(ckpt["config"]).to(dev)
         model.load_state_dict(ckpt["state"])
         validation = detector_recall(model, _detector_samples(held, frames, boxes, max_frames),
-                                     float(cfg.get("threshold", 0.3)), dev)
+                                     float(params["centernet"]["threshold"]), dev)
         logger.info("centernet on %d held-out training videos: recall@0.5 %.3f, precision %.3f (%d boxes)",
                     len(held), validation["recall"], validation["precision"], validation["boxes"])
         history.update({f"heldout_{k}": [v] for k, v in validation.items()})
@@ -402,7 +402,7 @@ def train_detector(video_index: pd.DataFrame, frames: Mapping[str, Loader], raw_
 # ----------------------------------------------------------------------------------------------
 # flow
 # ----------------------------------------------------------------------------------------------
-def extract_flow(video_index: pd.DataFrame, frames: Mapping[str, Loader], params: Mapping[str, Any],
+def extract_flow(video_index: pd.DataFrame, frames: Mapping[str, Loader], params: FlowParams,
                  incremental: bool, previous: Mapping[str, str]
                  ) -> tuple[dict[str, Callable[[], np.ndarray]], dict[str, str]]:
     """Dense optical flow per video, float16 [T, H//s, W//s, 2], t -> t+1, last frame repeats T-2 -> T-1.
@@ -414,18 +414,17 @@ def extract_flow(video_index: pd.DataFrame, frames: Mapping[str, Loader], params
         logger.warning("flow: the frames dataset is empty (precomputed-feature dataset?): no flow computed")
         rows = []
     by_id = {r["video_id"]: r for r in rows}
-    keys = {r["video_id"]: content_key(CODE_VERSIONS["flow"], video_fingerprint(r), dict(params)) for r in rows}
+    keys = {r["video_id"]: content_key(CODE_VERSIONS["flow"], video_fingerprint(r), plain(params)) for r in rows}
     todo = _plan("flow", keys, previous, incremental)
     _check_partitions(rows, frames, "frames", todo)
 
     def compute(vid: str) -> np.ndarray:
         f = load_frames(by_id[vid], frames)
-        return compute_flow(f, method=params.get("method", "dis"), downsample=int(params.get("downsample", 2)),
-                            dis_preset=params.get("dis_preset", "ultrafast"),
-                            dis_finest_scale=params.get("dis_finest_scale", 1),
-                            dis_refinement_iterations=params.get("dis_refinement_iterations", 0),
-                            compute_scale=float(params.get("compute_scale", 1.0)),
-                            farneback=params.get("farneback"), dtype=params.get("dtype", "float16"))
+        return compute_flow(f, method=params["method"], downsample=int(params["downsample"]),
+                            dis_preset=params["dis_preset"], dis_finest_scale=params["dis_finest_scale"],
+                            dis_refinement_iterations=params["dis_refinement_iterations"],
+                            compute_scale=float(params["compute_scale"]), farneback=dict(params["farneback"]),
+                            dtype=params["dtype"])
 
     return _lazy(todo, compute, "flow"), keys
 
@@ -480,7 +479,7 @@ def check_snippet_source(dataset: Mapping[str, Any], snippets: Mapping[str, Any]
     """Precomputed I3D features have no frames: ``dataset.format: i3d_features`` needs the ``i3d_import``
     extractor. Raises a DataError naming the setting to change (checked before any node runs by
     :class:`~vad_kedro.hooks.ParameterCheckHook`)."""
-    name = (snippets or {}).get("extractor", "motion_appearance")
+    name = snippets.get("extractor")
     if (dataset or {}).get("format") == "i3d_features" and name != "i3d_import":
         raise DataError("feature_extraction.snippets.extractor",
                         f"dataset.format i3d_features holds precomputed features and no frames, so the frame-based "
@@ -492,7 +491,7 @@ def _weights_stat(cfg: Mapping[str, Any]) -> list[int] | None:
 
 
 def extract_snippet_features(video_index: pd.DataFrame, frames: Mapping[str, Loader], flow: Mapping[str, Loader],
-                             flow_manifest: Mapping[str, str], params: Mapping[str, Any], device: str, seed: int,
+                             flow_manifest: Mapping[str, str], params: SnippetsParams, device: str, seed: int,
                              incremental: bool, previous: Mapping[str, str]
                              ) -> tuple[dict[str, Callable[[], np.ndarray]], dict[str, str]]:
     """Snippet features per video, float32 [ceil(T/16), n_crops, D], from the configured extractor.
@@ -503,15 +502,15 @@ def extract_snippet_features(video_index: pd.DataFrame, frames: Mapping[str, Loa
     """
     rows = index_rows(video_index)
     by_id = {r["video_id"]: r for r in rows}
-    name = params.get("extractor", "motion_appearance")
-    snippet_len = int(params.get("snippet_len", 16))
-    n_crops = params.get("n_crops", 10)
-    cfg = dict(params.get(name) or {})
+    name = params["extractor"]
+    snippet_len = int(params["snippet_len"])
+    n_crops = params["n_crops"]
+    cfg = plain(params[name])   # a plain dict copy: hashed into the keys, then given the device
     if name != "i3d_import" and name not in SNIPPET_EXTRACTORS:
         raise ValueError(f"snippets.extractor must be one of {sorted(SNIPPET_EXTRACTORS) + ['i3d_import']}, "
                          f"got {name!r}")
     common = {"extractor": name, "snippet_len": snippet_len, "n_crops": n_crops,
-              "crop_fraction": params.get("crop_fraction", 0.875), name: cfg}
+              "crop_fraction": params["crop_fraction"], name: cfg}
     keys = {}
     for r in rows:
         upstream = flow_manifest.get(r["video_id"]) if name in NEEDS_FLOW else None
@@ -520,9 +519,9 @@ def extract_snippet_features(video_index: pd.DataFrame, frames: Mapping[str, Loa
     todo = _plan("snippet_features", keys, previous, incremental)
 
     if name == "i3d_import":
-        style = cfg.get("style", "ucf")
-        declared_crops = cfg.get("n_crops")
-        dim = cfg.get("feature_dim")
+        style = cfg["style"]
+        declared_crops = cfg["n_crops"]
+        dim = cfg["feature_dim"]
         return _lazy(todo, lambda v: import_i3d(by_id[v], style, declared_crops, dim, snippet_len),
                      "snippet_features"), keys
 
@@ -534,7 +533,7 @@ def extract_snippet_features(video_index: pd.DataFrame, frames: Mapping[str, Loa
 
         seed_everything(int(seed))
         cfg.setdefault("device", str(resolve_device(device)))
-        build_backbone(name, cfg.get("weights_path"), bool(cfg.get("random_init", False)))  # fail before any video
+        build_backbone(name, cfg["weights_path"], bool(cfg["random_init"]))  # fail before any video
     extractor = SNIPPET_EXTRACTORS[name]
 
     def compute(vid: str) -> np.ndarray:
@@ -545,7 +544,7 @@ def extract_snippet_features(video_index: pd.DataFrame, frames: Mapping[str, Loa
                         snippet_len=snippet_len, **cfg)
         if not np.isfinite(out).all():
             raise DataError(vid, f"{name} produced NaN/inf features")
-        declared = params.get("feature_dim")
+        declared = params["feature_dim"]
         if declared is not None and out.shape[2] != int(declared):
             raise DataError(vid, f"{name} features have dimension {out.shape[2]}, snippets.feature_dim declares "
                                  f"{declared}")
@@ -569,14 +568,14 @@ def _pose_paths(rows: list[dict], root: str, pose: Mapping[str, Any]) -> dict[st
     A dataset video without its pose file while others have one is a ``DataError``; a clip from outside the
     dataset (:func:`_outside_dataset`) simply has no pose (logged).
     """
-    source = pose.get("source", "alphapose_json")
+    source = pose["source"]
     if source in (None, "none"):
         logger.warning("object_features: pose.source=none -> no 'pose' arrays (pose-based methods must fall "
                        "back to appearance + velocity)")
         return None
     if source != "alphapose_json":
         raise ValueError(f"object_features.pose.source must be alphapose_json or none, got {source!r}")
-    template = pose.get("path_template") or DEFAULT_POSE_TEMPLATE
+    template = pose["path_template"] or DEFAULT_POSE_TEMPLATE
     paths = {r["video_id"]: Path(template.format(**template_fields(r, root))) for r in rows}
     have = {v for v, p in paths.items() if p.is_file()}
     if not have:
@@ -599,12 +598,12 @@ def read_pose(row: Mapping[str, Any], path: Path, dataset: Mapping[str, Any], po
               ) -> tuple[pd.DataFrame, np.ndarray]:
     """One video's AlphaPose boxes + keypoints in working-resolution pixels; frames checked against the video."""
     vid = row["video_id"]
-    boxes, kps = read_alphapose(path, int(pose.get("frame_base", 0)), pose.get("box_format", "xywh"))
+    boxes, kps = read_alphapose(path, int(pose["frame_base"]), pose["box_format"])
     n = int(row["n_frames"])
     if len(boxes) and int(boxes["frame"].max()) >= n:
         raise DataError(vid, f"pose file {path} references frame {int(boxes['frame'].max())} (0-based) but the "
                              f"video has {n} frames")
-    sx, sy = _scale_to_working(row, dataset, pose.get("source_size", "auto"))
+    sx, sy = _scale_to_working(row, dataset, pose["source_size"])
     boxes = boxes.copy()
     boxes[["x1", "x2"]] *= sx
     boxes[["y1", "y2"]] *= sy
@@ -642,13 +641,13 @@ def match_pose(tracks: pd.DataFrame, pose_boxes: pd.DataFrame, keypoints: np.nda
 
 
 def _app_features(gray: np.ndarray, rgb: np.ndarray, boxes: np.ndarray, app: Mapping[str, Any], model) -> np.ndarray:
-    kind = app.get("type", "hog")
+    kind = app["type"]
     if kind == "hog":
         return box_hog(gray, boxes)
     import torch
 
     net, spec = model
-    size = int(app.get("input_size", spec.input_size))
+    size = int(app["input_size"] or spec.input_size)   # null: the backbone's own resolution
     h, w = rgb.shape[:2]
     crops = []
     for x1, y1, x2, y2 in boxes:
@@ -657,22 +656,22 @@ def _app_features(gray: np.ndarray, rgb: np.ndarray, boxes: np.ndarray, app: Map
         crops.append(cv2.resize(rgb[ya:yb, xa:xb], (size, size), interpolation=cv2.INTER_LINEAR))
     x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
     x = (x - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1)
-    bs = int(app.get("batch_size", 64))
+    bs = int(app["batch_size"])
     device = next(net.parameters()).device
     with torch.no_grad():
         return torch.cat([net(x[i:i + bs].to(device)).cpu() for i in range(0, len(x), bs)]).numpy()
 
 
 def object_features_for_video(frames: np.ndarray, tracks: pd.DataFrame, flow: np.ndarray,
-                              params: Mapping[str, Any], model=None) -> dict[str, np.ndarray]:
+                              params: ObjectFeaturesParams, model=None) -> dict[str, np.ndarray]:
     """``app`` [N, Da] and ``vel`` [N, B] for each tracks row of one video (row order kept)."""
-    app_cfg, vel_cfg = params.get("app") or {}, params.get("vel") or {}
-    n_bins = int(vel_cfg.get("bins", 8))
+    app_cfg, vel_cfg = params["app"], params["vel"]
+    n_bins = int(vel_cfg["bins"])
     height, width = frames.shape[1:3]
     gh, gw = flow.shape[1:3]
     n = len(tracks)
-    app_dim = cv2.HOGDescriptor().getDescriptorSize() if app_cfg.get("type", "hog") == "hog" else model[1].dim
-    app = np.zeros((n, app_dim), dtype=app_cfg.get("dtype", "float16"))
+    app_dim = cv2.HOGDescriptor().getDescriptorSize() if app_cfg["type"] == "hog" else model[1].dim
+    app = np.zeros((n, app_dim), dtype=app_cfg["dtype"])
     vel = np.zeros((n, n_bins), dtype=np.float32)
     frame_col = tracks["frame"].to_numpy()
     boxes = tracks[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
@@ -682,14 +681,14 @@ def object_features_for_video(frames: np.ndarray, tracks: pd.DataFrame, flow: np
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         app[idx] = _app_features(gray, rgb, boxes[idx], app_cfg, model)
         vel[idx] = box_flow_histograms(flow[int(f)], boxes[idx], n_bins, gw / width, gh / height,
-                                       bool(vel_cfg.get("normalise_by_height", False)))
+                                       bool(vel_cfg["normalise_by_height"]))
     return {"app": app, "vel": vel}
 
 
 def extract_object_features(video_index: pd.DataFrame, frames: Mapping[str, Loader], tracks: Mapping[str, Loader],
                             flow: Mapping[str, Loader], tracks_manifest: Mapping[str, str],
                             flow_manifest: Mapping[str, str], raw_manifest: Mapping[str, Any],
-                            dataset: Mapping[str, Any], params: Mapping[str, Any], device: str, incremental: bool,
+                            dataset: Mapping[str, Any], params: ObjectFeaturesParams, device: str, incremental: bool,
                             previous: Mapping[str, str]) -> tuple[dict[str, Callable[[], dict]], dict[str, str]]:
     """Per-object features aligned row by row with ``tracks[vid]``: ``app``, ``vel`` and, when pose exists, ``pose``.
 
@@ -702,13 +701,13 @@ def extract_object_features(video_index: pd.DataFrame, frames: Mapping[str, Load
     rows = index_rows(video_index)
     by_id = {r["video_id"]: r for r in rows}
     root = str(raw_manifest.get("root", dataset.get("root", "")))
-    pose_cfg = params.get("pose") or {}
+    pose_cfg = params["pose"]
     pose_paths = _pose_paths(rows, root, pose_cfg)
-    app_cfg = params.get("app") or {}
+    app_cfg = params["app"]
     keys = {}
     for r in rows:
         vid = r["video_id"]
-        keys[vid] = content_key(CODE_VERSIONS["object_features"], video_fingerprint(r), dict(params),
+        keys[vid] = content_key(CODE_VERSIONS["object_features"], video_fingerprint(r), plain(params),
                                 tracks_manifest.get(vid), flow_manifest.get(vid),
                                 path_stat(pose_paths[vid]) if pose_paths and vid in pose_paths else None,
                                 _weights_stat(app_cfg))
@@ -718,10 +717,10 @@ def extract_object_features(video_index: pd.DataFrame, frames: Mapping[str, Load
     _check_partitions(rows, flow, "flow", todo)
     poses = {v: read_pose(by_id[v], pose_paths[v], dataset, pose_cfg) for v in todo if v in (pose_paths or {})}
     model = None
-    if app_cfg.get("type", "hog") != "hog" and todo:
+    if app_cfg["type"] != "hog" and todo:
         from vad_kedro.core.runtime import resolve_device
 
-        net, spec = build_backbone(app_cfg["type"], app_cfg.get("weights_path"), bool(app_cfg.get("random_init")),
+        net, spec = build_backbone(app_cfg["type"], app_cfg["weights_path"], bool(app_cfg["random_init"]),
                                    kind="image")
         model = (net.to(resolve_device(device)), spec)
 
@@ -738,7 +737,7 @@ def extract_object_features(video_index: pd.DataFrame, frames: Mapping[str, Load
         fl = load_flow(vid, flow, f.shape[0], f.shape[1], f.shape[2])
         out = object_features_for_video(f, tr, fl, params, model)
         if vid in poses:
-            pose, n_unmatched = match_pose(tr, *poses[vid], float(pose_cfg.get("min_iou", 0.3)))
+            pose, n_unmatched = match_pose(tr, *poses[vid], float(pose_cfg["min_iou"]))
             if n_unmatched:
                 logger.info("%s: %d of %d objects have no matching pose (NaN rows)", vid, n_unmatched, len(tr))
             out["pose"] = pose

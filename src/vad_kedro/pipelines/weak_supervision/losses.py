@@ -14,11 +14,12 @@ the papers where the released code has a defect; the code's behaviour stays behi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from vad_kedro.core.params import WeakSupervisionMethodParams
 
 from .models import BagOutput, magnitude_topk
 
@@ -131,39 +132,39 @@ def switch_on(value: Any) -> bool:
     return bool(value)
 
 
-def method_loss(method: str, out: BagOutput, n_normal: int, n_crops: int, cfg: Mapping[str, Any],
+def method_loss(method: str, out: BagOutput, n_normal: int, n_crops: int, cfg: WeakSupervisionMethodParams,
                 model: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Total training loss of ``method`` on a [normal | abnormal] batch; returns (loss, named parts)."""
-    w = cfg.get("loss", {})
+    w = cfg["loss"]
     scores = out.scores
     s_n, s_a = scores[:n_normal], scores[n_normal:]
     parts: dict[str, torch.Tensor] = {}
     if method == "mil":
         parts["ranking"] = mil_ranking(s_n, s_a)
-        parts["sparsity"] = float(w.get("sparsity", 8e-5)) * s_a.sum()
-        parts["smooth"] = float(w.get("smooth", 8e-5)) * smoothness(s_a, "per_video")
+        parts["sparsity"] = float(w["sparsity"]) * s_a.sum()
+        parts["smooth"] = float(w["smooth"]) * smoothness(s_a, "per_video")
         if model is not None:
-            l2 = float(w.get("l2", 1e-3))
+            l2 = float(w["l2"])
             parts["l2"] = l2 * sum(p.pow(2).sum() for p in model.linear_weights())
     else:
-        top = magnitude_topk(out.features, scores, n_normal, n_crops, int(cfg.get("k", 3)),
-                             float(cfg.get("select_dropout", 0.7)), model.training if model is not None else True)
+        top = magnitude_topk(out.features, scores, n_normal, n_crops, int(cfg["k"]),
+                             float(cfg["select_dropout"]), model.training if model is not None else True)
         parts["bce"] = topk_bce(top.score_normal, top.score_abnormal)
         if method in ("rtfm", "s3r"):
-            parts["magnitude"] = float(w.get("alpha", 1e-4)) * feature_magnitude_loss(
-                top.feat_normal, top.feat_abnormal, float(w.get("margin", 100.0)), cfg.get("rtfm_loss_form", "code"))
+            parts["magnitude"] = float(w["alpha"]) * feature_magnitude_loss(
+                top.feat_normal, top.feat_abnormal, float(w["margin"]), cfg["rtfm_loss_form"])
             smooth_scores = sparse_scores = s_a
         elif method == "mgfn":
-            parts["contrast"] = float(w.get("alpha", 1e-3)) * magnitude_contrast(
-                top.feat_normal, top.feat_abnormal, n_crops, cfg.get("mgfn_halves", "videos"),
-                float(w.get("margin", 200.0)), float(w.get("inter_weight", 1e-3)))
+            parts["contrast"] = float(w["alpha"]) * magnitude_contrast(
+                top.feat_normal, top.feat_abnormal, n_crops, cfg["mgfn_halves"], float(w["margin"]),
+                float(w["inter_weight"]))
             smooth_scores = scores
-            sparse_scores = s_n if cfg.get("sparsity_on", "abnormal") == "normal" else s_a
+            sparse_scores = s_n if cfg["sparsity_on"] == "normal" else s_a
         else:
             raise ValueError(f"unknown method {method!r}")
-        parts["smooth"] = float(w.get("smooth", 8e-4)) * smoothness(smooth_scores, cfg.get("smooth_mode", "per_video"))
-        parts["sparsity"] = float(w.get("sparsity", 8e-3)) * sparsity(sparse_scores, cfg.get("sparsity_norm", "l1"))
-        if method == "s3r" and switch_on(cfg.get("s3r_macro_loss", "on")):
+        parts["smooth"] = float(w["smooth"]) * smoothness(smooth_scores, cfg["smooth_mode"])
+        parts["sparsity"] = float(w["sparsity"]) * sparsity(sparse_scores, cfg["sparsity_norm"])
+        if method == "s3r" and switch_on(cfg["s3r_macro_loss"]):
             parts["macro"] = macro_bce(out.macro)
     total = sum(parts.values())
     return total, {k: float(v.detach()) for k, v in parts.items()}

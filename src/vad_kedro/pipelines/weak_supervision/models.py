@@ -22,7 +22,7 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -484,22 +484,20 @@ class S3R(nn.Module):
 # --------------------------------------------------------------------------------------------------
 # Registry: parameters say ``method: rtfm`` plus a ``model`` block; defaults live in the yml.
 # --------------------------------------------------------------------------------------------------
-def build_model(method: str, model_cfg: dict[str, Any], in_dim: int, atoms: torch.Tensor | None = None) -> nn.Module:
-    """Instantiate the detector named ``method`` for ``in_dim``-channel features."""
-    cfg = dict(model_cfg or {})
+def build_model(method: str, cfg: Mapping[str, Any], in_dim: int, atoms: torch.Tensor | None = None) -> nn.Module:
+    """Instantiate the detector named ``method`` for ``in_dim``-channel features from its ``model`` block
+    (the typed ``weak_supervision.<method>.model``, or the plain dict a checkpoint stores)."""
     if method == "mil":
-        return MILRanker(in_dim, tuple(cfg.get("hidden", (512, 32))), float(cfg.get("dropout", 0.6)))
+        return MILRanker(in_dim, tuple(cfg["hidden"]), float(cfg["dropout"]))
     if method == "rtfm":
-        return RTFM(in_dim, int(cfg.get("width", 512)), tuple(cfg.get("head", (512, 128))),
-                    float(cfg.get("dropout", 0.7)))
+        return RTFM(in_dim, int(cfg["width"]), tuple(cfg["head"]), float(cfg["dropout"]))
     if method == "mgfn":
-        return MGFN(in_dim, tuple(cfg.get("dims", (64, 128, 1024))), tuple(cfg.get("depths", (3, 3, 2))),
-                    tuple(cfg.get("types", ("glance", "focus", "focus"))), int(cfg.get("dim_head", 64)),
-                    int(cfg.get("kernel", 5)), int(cfg.get("ff_mult", 4)), float(cfg.get("mag_ratio", 0.1)))
+        return MGFN(in_dim, tuple(cfg["dims"]), tuple(cfg["depths"]), tuple(cfg["types"]), int(cfg["dim_head"]),
+                    int(cfg["kernel"]), int(cfg["ff_mult"]), float(cfg["mag_ratio"]))
     if method == "s3r":
         if atoms is None:
             raise ValueError("S3R needs its dictionary atoms")
-        return S3R(in_dim, atoms, float(cfg.get("dropout", 0.7)), int(cfg.get("reduction", 4)))
+        return S3R(in_dim, atoms, float(cfg["dropout"]), int(cfg["reduction"]))
     raise ValueError(f"unknown weak-supervision method {method!r} (mil | rtfm | mgfn | s3r)")
 
 

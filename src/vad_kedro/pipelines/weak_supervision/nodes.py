@@ -19,6 +19,7 @@ import torch
 from sklearn.decomposition import MiniBatchDictionaryLearning
 
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.params import WeakSupervisionMethodParams, plain
 from vad_kedro.core.progress import progress
 from vad_kedro.core.runtime import resolve_device
 
@@ -32,11 +33,11 @@ SNIPPET = 16  # frames per snippet
 MAX_HISTORY_POINTS = 200
 
 
-def run_seeds(cfg: Mapping[str, Any], seed: int) -> list[int]:
+def run_seeds(cfg: WeakSupervisionMethodParams, seed: int) -> list[int]:
     """Seeds of the ``n_seeds`` runs: ``cfg.seeds`` when given, else seed, seed + 1, …"""
-    if cfg.get("seeds"):
+    if cfg["seeds"]:
         return [int(s) for s in cfg["seeds"]]
-    return [int(seed) + i for i in range(int(cfg.get("n_seeds", 3)))]
+    return [int(seed) + i for i in range(int(cfg["n_seeds"]))]
 
 
 # ------------------------------------------------------------------------------------------- bags
@@ -78,14 +79,14 @@ def _load_video(snippet_features: Mapping[str, Callable[[], np.ndarray]], video_
 
 
 def segment_bags(snippet_features: Mapping[str, Callable[[], np.ndarray]], bags: pd.DataFrame,
-                 cfg: Mapping[str, Any]) -> dict[str, Any]:
+                 cfg: WeakSupervisionMethodParams) -> dict[str, Any]:
     """Load train / val videos one at a time; segment training bags to (V, N, S, C).
 
     Validation videos stay full length (they are scored like test videos for model selection).
     Segmentation ``pool`` (RTFM, MGFN, MIL) or ``interpolate`` (S3R), ``segments`` = 32.
     """
-    n_seg = int(cfg.get("segments", 32))
-    mode = cfg.get("segmentation", "pool")
+    n_seg = int(cfg["segments"])
+    mode = cfg["segmentation"]
     shape: tuple[int, int] | None = None
     train_x, train_y, train_ids, val_x, val_y, val_ids = [], [], [], [], [], []
     for row in progress(bags.itertuples(index=False), desc="segment bags", total=len(bags)):
@@ -109,7 +110,7 @@ def segment_bags(snippet_features: Mapping[str, Callable[[], np.ndarray]], bags:
     }
 
 
-def learn_dictionary(segments: Mapping[str, Any], cfg: Mapping[str, Any]) -> np.ndarray:
+def learn_dictionary(segments: Mapping[str, Any], cfg: WeakSupervisionMethodParams) -> np.ndarray:
     """S3R's task-specific dictionary (S, C) from the training-split normal bags only.
 
     X (V × C) = crop- and time-averaged normal bags; MiniBatchDictionaryLearning on Xᵀ with
@@ -118,19 +119,19 @@ def learn_dictionary(segments: Mapping[str, Any], cfg: Mapping[str, Any]) -> np.
     textbook ``components_`` of a fit on X (``s3r_atoms: components``). The released 100
     mini-batch iterations (sklearn 0.24 ``n_iter``) become ``max_iter`` = ⌈100·32 / C⌉ passes.
     """
-    d = dict(cfg.get("dictionary", {}))
+    d = cfg["dictionary"]
     x = segments["train_x"][segments["train_y"] == 0].mean(axis=(1, 2))  # (V, C) float32, as released
     v, c = x.shape
-    n_atoms = max(1, int(np.around(v * float(d.get("ratio", 50)) / 100.0)))
-    batch = int(d.get("batch_size", 32))
-    kind = cfg.get("s3r_atoms", "codes")
+    n_atoms = max(1, int(np.around(v * float(d["ratio"]) / 100.0)))
+    batch = int(d["batch_size"])
+    kind = cfg["s3r_atoms"]
     data = x.T if kind == "codes" else x
-    n_iter = int(d.get("n_iter", 100))
+    n_iter = int(d["n_iter"])
     max_iter = int(d.get("max_iter") or max(1, math.ceil(n_iter * batch / data.shape[0])))
     learner = MiniBatchDictionaryLearning(n_components=n_atoms, transform_algorithm="omp",
-                                          transform_n_nonzero_coefs=int(d.get("n_nonzero", 2)),
+                                          transform_n_nonzero_coefs=int(d["n_nonzero"]),
                                           batch_size=batch, max_iter=max_iter,
-                                          random_state=int(d.get("random_state", 42)))
+                                          random_state=int(d["random_state"]))
     if kind not in ("codes", "components"):
         raise ValueError(f"s3r_atoms must be 'codes' or 'components', got {kind!r}")
     with warnings.catch_warnings(record=True) as caught:
@@ -151,7 +152,7 @@ def _subsample(values: list[float], limit: int = MAX_HISTORY_POINTS) -> list[flo
     return [float(v) for v in values]
 
 
-def train_model(segments: Mapping[str, Any], cfg: Mapping[str, Any], seed: int, device: str,
+def train_model(segments: Mapping[str, Any], cfg: WeakSupervisionMethodParams, seed: int, device: str,
                 deterministic: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train ``n_seeds`` runs of ``cfg.method``; returns the checkpoint and the training history.
 
@@ -164,14 +165,14 @@ def train_model(segments: Mapping[str, Any], cfg: Mapping[str, Any], seed: int, 
     return _train(segments, cfg, seed, device, deterministic, None)
 
 
-def train_model_with_dictionary(segments: Mapping[str, Any], dictionary: np.ndarray, cfg: Mapping[str, Any],
+def train_model_with_dictionary(segments: Mapping[str, Any], dictionary: np.ndarray, cfg: WeakSupervisionMethodParams,
                                 seed: int, device: str,
                                 deterministic: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`train_model` for S3R, whose model carries the dictionary atoms."""
     return _train(segments, cfg, seed, device, deterministic, dictionary)
 
 
-def _train(segments: Mapping[str, Any], cfg: Mapping[str, Any], seed: int, device: str, deterministic: bool,
+def _train(segments: Mapping[str, Any], cfg: WeakSupervisionMethodParams, seed: int, device: str, deterministic: bool,
            atoms: np.ndarray | None) -> tuple[dict[str, Any], dict[str, Any]]:
     method = cfg["method"]
     runs, history = {}, {}
@@ -188,24 +189,13 @@ def _train(segments: Mapping[str, Any], cfg: Mapping[str, Any], seed: int, devic
         history[f"seed{s}.selected_iteration"] = float(r.selected_iteration)
     checkpoint = {
         "method": method,
-        "params": _plain(dict(cfg)),
+        "params": plain(cfg),   # plain dicts: the checkpoint loads with weights_only=True
         "n_crops": int(segments["train_x"].shape[1]),
         "feature_dim": int(segments["train_x"].shape[3]),
         "seeds": [int(s) for s in run_seeds(cfg, seed)],
         "runs": runs,
     }
     return checkpoint, history
-
-
-def _plain(value: Any) -> Any:
-    """Parameters as plain python values (loadable with ``torch.load(weights_only=True)``)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.generic,)):
-        return value.item()
-    return value
 
 
 def load_detectors(checkpoint: Mapping[str, Any], which: str = "selected") -> dict[int, torch.nn.Module]:
@@ -216,7 +206,7 @@ def load_detectors(checkpoint: Mapping[str, Any], which: str = "selected") -> di
     models = {}
     for seed in checkpoint["seeds"]:
         state = checkpoint["runs"][str(seed)][which]
-        model = build_model(method, cfg.get("model", {}), int(checkpoint["feature_dim"]), state.get("atoms"))
+        model = build_model(method, cfg["model"], int(checkpoint["feature_dim"]), state.get("atoms"))
         model.load_state_dict(state)
         models[int(seed)] = model.eval()
     return models
@@ -224,13 +214,13 @@ def load_detectors(checkpoint: Mapping[str, Any], which: str = "selected") -> di
 
 # ------------------------------------------------------------------------------------------ score
 def score_videos(snippet_features: Mapping[str, Callable[[], np.ndarray]], video_index: pd.DataFrame,
-                 checkpoint: Mapping[str, Any], cfg: Mapping[str, Any], device: str) -> dict[str, np.ndarray]:
+                 checkpoint: Mapping[str, Any], cfg: WeakSupervisionMethodParams, device: str) -> dict[str, np.ndarray]:
     """Snippet scores (n_seeds, T) of every test video: full-length input, eval mode, crop mean.
 
     ``cfg.report`` picks the validation-selected (default) or the last weights.
     """
     dev = resolve_device(device)
-    models = {s: m.to(dev) for s, m in load_detectors(checkpoint, cfg.get("report", "selected")).items()}
+    models = {s: m.to(dev) for s, m in load_detectors(checkpoint, cfg["report"]).items()}
     shape = (int(checkpoint["n_crops"]), int(checkpoint["feature_dim"]))
     tests = video_index.loc[video_index["split"] == "test", "video_id"].tolist()
     out = {}

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from vad_kedro.core.params import WeakSupervisionMethodParams
 from vad_kedro.core.progress import progress
 from vad_kedro.core.runtime import autocast, autocast_enabled, resolve_device, seed_everything, use_amp
 
@@ -98,11 +99,11 @@ def validation_auc(model: torch.nn.Module, videos: Sequence[np.ndarray], labels:
     return float(roc_auc_score(labels, scores))
 
 
-def make_optimizer(model: torch.nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, cfg: WeakSupervisionMethodParams) -> torch.optim.Optimizer:
     """Adam (RTFM, MGFN, S3R) or Adagrad (MIL) with the method's ``lr`` and ``weight_decay``."""
-    name = str(cfg.get("optimizer", "adam")).lower()
-    lr = float(cfg.get("lr", 1e-3))
-    wd = float(cfg.get("weight_decay", 0.0))
+    name = str(cfg["optimizer"]).lower()
+    lr = float(cfg["lr"])
+    wd = float(cfg["weight_decay"])
     if name == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
     if name == "adagrad":
@@ -131,7 +132,7 @@ class RunResult:
     val_aucs: list[float] = field(default_factory=list)
 
 
-def train_one_seed(method: str, cfg: Mapping[str, Any], segments: Mapping[str, Any], seed: int,
+def train_one_seed(method: str, cfg: WeakSupervisionMethodParams, segments: Mapping[str, Any], seed: int,
                    device: str = "auto", deterministic: bool = True, atoms: np.ndarray | None = None) -> RunResult:
     """Train ``method`` once with ``seed`` on segmented bags; select on validation AUC."""
     generator = seed_everything(seed, deterministic)
@@ -140,30 +141,30 @@ def train_one_seed(method: str, cfg: Mapping[str, Any], segments: Mapping[str, A
     y_train = np.asarray(segments["train_y"])
     n_crops, in_dim = int(x_train.shape[1]), int(x_train.shape[3])
     normal_idx, abnormal_idx = np.flatnonzero(y_train == 0), np.flatnonzero(y_train == 1)
-    batch_size = min(int(cfg.get("batch_size", 32)), len(normal_idx), len(abnormal_idx))
-    if batch_size < int(cfg.get("batch_size", 32)):
+    batch_size = min(int(cfg["batch_size"]), len(normal_idx), len(abnormal_idx))
+    if batch_size < int(cfg["batch_size"]):
         logger.warning("%s: batch_size %s reduced to %d (%d normal / %d abnormal training bags)", method,
-                       cfg.get("batch_size"), batch_size, len(normal_idx), len(abnormal_idx))
+                       cfg["batch_size"], batch_size, len(normal_idx), len(abnormal_idx))
     if method == "mgfn" and batch_size < 2:
         raise ValueError("MGFN needs at least 2 bags per class to pair halves")
 
     atoms_t = torch.from_numpy(np.asarray(atoms, dtype=np.float32)) if atoms is not None else None
-    model = build_model(method, cfg.get("model", {}), in_dim, atoms_t).to(dev)
+    model = build_model(method, cfg["model"], in_dim, atoms_t).to(dev)
     optimizer = make_optimizer(model, cfg)
     amp = use_amp(dev)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
-    shuffle = bool(cfg.get("shuffle", True))
+    shuffle = bool(cfg["shuffle"])
     normal = BatchSampler(normal_idx, batch_size, shuffle, generator)
     abnormal = BatchSampler(abnormal_idx, batch_size, shuffle, generator)
-    zip_pairing = cfg.get("pairing", "cycle") == "zip"
+    zip_pairing = cfg["pairing"] == "zip"
     epoch_len = min(normal.n_batches, abnormal.n_batches)
 
-    iterations = int(cfg.get("iterations", 100))
-    eval_every = max(int(cfg.get("eval_every", 10)), 1)
-    patience = cfg.get("patience")
+    iterations = int(cfg["iterations"])
+    eval_every = max(int(cfg["eval_every"]), 1)
+    patience = cfg["patience"]
     val_x, val_y = segments.get("val_x", []), segments.get("val_y", [])
-    k_val = int(cfg.get("val_topk", 3))
+    k_val = int(cfg["val_topk"])
 
     result = RunResult(seed=seed, selected_state={}, last_state={}, selected_iteration=0, last_iteration=0,
                        best_val_auc=float("nan"), batch_size=batch_size)
