@@ -128,6 +128,7 @@ class DatasetParams(Params):
     pixel_masks: str | None
     video_labels_csv: str | None
     events_csv: str | None
+    anomaly_regions_csv: str | None = None   # boxes with track ids of the anomalous objects (RBDC / TBDC)
     fps: Annotated[float, Field(gt=0)]
     # UCF-Crime / XD-Violence I3D feature releases only (vad_kedro.io.i3d.index_i3d_dataset)
     style: Literal["ucf", "xd"] | None = None
