@@ -152,6 +152,14 @@ class PreprocessingParams(Params):
     min_frames: Annotated[int, Field(ge=1)]
 
 
+class RegionParams(Params):
+    """``evaluation.regions``: the overlap thresholds of RBDC / TBDC (Ramachandra & Jones, WACV 2020)."""
+
+    group: ClassVar[str] = "evaluation.regions"
+    alpha: Annotated[float, Field(gt=0, le=1)]
+    beta: Annotated[float, Field(gt=0, le=1)]
+
+
 class BaselineParams(Params):
     """``evaluation.baseline``: the frame-difference motion baseline."""
 
