@@ -51,7 +51,7 @@ def test_object_level_methods_are_measured_on_their_scored_boxes(registered):
             evaluate = next(n for n in registered[name].nodes if n.name == f"{method}.evaluate")
             assert {f"{method}.object_scores", "anomaly_regions", "params:evaluation.regions"} <= set(evaluate.inputs)
             checked.append(method)
-    assert {"lbr_spr", "lpg"} <= set(checked)
+    assert {"lbr_spr", "lbr_norefine", "lpg", "smaff", "smaff_nopose"} <= set(checked)
     frame_level = next(n for n in registered["weak_supervision"].nodes if n.name == "rtfm.evaluate")
     assert "anomaly_regions" not in frame_level.inputs
 
