@@ -186,3 +186,15 @@ def test_inference_parameters_are_typed():
     with pytest.raises(ParameterError, match=r"^inference\.threshold_percentile: input should be less than or equal "
                                              r"to 100, got 101\.$"):
         InferenceParams.model_validate({**raw, "threshold_percentile": 101})
+
+
+def test_region_thresholds_are_validated():
+    from vad_kedro.core.params import RegionParams
+
+    base = yaml.safe_load((CONF / "base" / "parameters.yml").read_text())
+    assert RegionParams.model_validate(base["evaluation"]["regions"]).to_dict() == {"alpha": 0.1, "beta": 0.1}
+    with pytest.raises(ParameterError, match=r"^evaluation\.regions\.beta: input should be less than or equal to 1"):
+        RegionParams.model_validate({"alpha": 0.1, "beta": 1.5})
+    with pytest.raises(ParameterValidationError, match=r"evaluation\.regions\.alpha"):
+        ParameterValidator(register_pipelines()).validate_raw_params(
+            {**base, "evaluation": {**base["evaluation"], "regions": {"alpha": 0, "beta": 0.1}}})
