@@ -127,17 +127,17 @@ def best_detection_scores(detections: pd.DataFrame, regions: pd.DataFrame, alpha
     """
     best = np.full(len(regions), -np.inf)
     hits = np.zeros(len(detections), bool)
+    det_boxes = torch.tensor(detections[["x1", "y1", "x2", "y2"]].to_numpy(np.float64))
+    gt_boxes = torch.tensor(regions[["x1", "y1", "x2", "y2"]].to_numpy(np.float64))
+    scores = detections["score"].to_numpy(np.float64)
     det_groups = detections.groupby(["video_id", "frame"], sort=False).indices
     for key, gt_rows in regions.groupby(["video_id", "frame"], sort=False).indices.items():
         det_rows = det_groups.get(key)
         if det_rows is None:
             continue
-        iou = box_iou(torch.as_tensor(detections[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)[det_rows]),
-                      torch.as_tensor(regions[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)[gt_rows])).numpy()
-        match = iou >= alpha                                        # [detections, regions] of this frame
+        match = box_iou(det_boxes[det_rows], gt_boxes[gt_rows]).numpy() >= alpha   # [detections, regions] of the frame
         hits[det_rows] = match.any(axis=1)
-        scores = detections["score"].to_numpy(np.float64)[det_rows]
-        best[gt_rows] = np.where(match, scores[:, None], -np.inf).max(axis=0)
+        best[gt_rows] = np.where(match, scores[det_rows, None], -np.inf).max(axis=0)
     return best, hits
 
 
