@@ -177,6 +177,29 @@ def test_run_summary_lists_the_methods_of_the_run(tmp_path, caplog):
     assert str(tmp_path / "leaderboard.md") in text and str(tmp_path / "report.html") in text
 
 
+def test_run_summary_adds_rbdc_and_tbdc_to_object_level_rows(tmp_path, caplog):
+    import logging
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from vad_kedro.hooks import RunSummaryHook
+
+    hook = RunSummaryHook()
+    hook._reporting = tmp_path
+    hook.before_pipeline_run(SimpleNamespace(nodes=[SimpleNamespace(name=n) for n in ("lpg.evaluate",
+                                                                                       "motion_baseline.evaluate")]))
+    table = pd.DataFrame({"method": ["lpg", "motion_baseline"], "micro_auc": [0.8, 0.7], "micro_auc_std": [0.0, 0.0],
+                          "ap": [0.7, 0.4], "rbdc": [0.252, float("nan")], "tbdc": [0.549, float("nan")],
+                          "region_note": ["", None], "n_seeds": [1, 1]})
+    hook.after_node_run(SimpleNamespace(name="build_leaderboard"), {"leaderboard": table})
+    with caplog.at_level(logging.INFO, logger="vad_kedro.hooks"):
+        hook.after_pipeline_run()
+    lines = {line.split()[0]: line for line in caplog.text.splitlines() if "micro AUC" in line}
+    assert lines["lpg"].endswith("RBDC 0.252  TBDC 0.549")
+    assert "RBDC" not in lines["motion_baseline"]                      # a frame-level method
+
+
 def test_parameter_check_runs_first_and_only_when_snippet_features_are_extracted():
     """dataset.format: i3d_features with a frame-based extractor stops the run before any node (and before
     the other hooks start an MLflow run or set threads); a run without snippet extraction is not concerned."""

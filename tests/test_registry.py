@@ -40,6 +40,20 @@ def test_no_method_node_reads_frame_labels():
         for node in module.create_pipeline().nodes:
             assert "frame_labels" not in node.inputs, f"{node.name} reads test labels"
             assert "pixel_masks" not in node.inputs, f"{node.name} reads test masks"
+            assert "anomaly_regions" not in node.inputs, f"{node.name} reads test anomaly regions"
+
+
+def test_object_level_methods_are_measured_on_their_scored_boxes(registered):
+    checked = []
+    for name in METHOD_PIPELINES:
+        module = pipeline_registry._load(name)
+        for method in getattr(module, "OBJECT_METHODS", ()):
+            evaluate = next(n for n in registered[name].nodes if n.name == f"{method}.evaluate")
+            assert {f"{method}.object_scores", "anomaly_regions", "params:evaluation.regions"} <= set(evaluate.inputs)
+            checked.append(method)
+    assert {"lbr_spr", "lbr_norefine", "lpg", "smaff", "smaff_nopose"} <= set(checked)
+    frame_level = next(n for n in registered["weak_supervision"].nodes if n.name == "rtfm.evaluate")
+    assert "anomaly_regions" not in frame_level.inputs
 
 
 def test_default_pipeline_covers_every_method(registered):

@@ -125,10 +125,14 @@ class RunSummaryHook:
     def after_pipeline_run(self) -> None:
         lines = [f"Run finished in {time.perf_counter() - self._start:.0f} s."]
         if self._table is not None and self._methods:
+            from vad_kedro.pipelines.evaluation.nodes import is_object_level
+
             rows = self._table[self._table["method"].isin(self._methods)]
             for r in rows.itertuples():
                 spread = f" ± {r.micro_auc_std:.3f}" if (r.n_seeds or 0) > 1 else ""
-                lines.append(f"  {r.method:<16s} micro AUC {r.micro_auc:.3f}{spread}  AP {r.ap:.3f}  ({r.n_seeds} seed(s))")
+                regions = f"  RBDC {r.rbdc:.3f}  TBDC {r.tbdc:.3f}" if is_object_level(r) else ""
+                lines.append(f"  {r.method:<16s} micro AUC {r.micro_auc:.3f}{spread}  AP {r.ap:.3f}  ({r.n_seeds} seed(s))"
+                             f"{regions}")
             lines.append(f"Leaderboard: {self._reporting / 'leaderboard.md'}")
             report = self._reporting / "report.html"
             if report.exists():

@@ -75,6 +75,7 @@ def register_pipelines(skip: Mapping[str, str] | None = None) -> dict[str, Pipel
     method_pipeline.update({method: name for name, mod in modules.items() for method in mod.METHODS})
     method_pipeline["feature_extraction"] = "feature_extraction"
 
+    object_methods = frozenset(m for mod in modules.values() for m in getattr(mod, "OBJECT_METHODS", ()))
     all_methods = list(evaluation.BASELINE_METHODS)
     methods_pipeline = Pipeline([])
     for name, module in modules.items():
@@ -82,12 +83,14 @@ def register_pipelines(skip: Mapping[str, str] | None = None) -> dict[str, Pipel
         if name not in skip:
             all_methods += module.METHODS
             methods_pipeline += method
-        core = method + evaluation.create_pipeline(module.METHODS, name, method_pipeline)
+        core = method + evaluation.create_pipeline(module.METHODS, name, method_pipeline,
+                                                   object_methods=object_methods)
         pipelines[name] = upstream_for(core, producers) + core
 
     notes = tuple(f"{name} was not run: {reason}" for name, reason in skip.items())
     everything = producers + baseline + methods_pipeline + evaluation.create_pipeline(all_methods, None,
-                                                                                      method_pipeline, notes)
+                                                                                      method_pipeline, notes,
+                                                                                      object_methods)
     pipelines["__default__"] = everything
     if fe_module:
         inference_pipeline = inference.create_pipeline(modules, fe)

@@ -296,3 +296,15 @@ def test_feature_extraction_has_no_code_default_for_a_yaml_key():
     pkg = CONF.parent / "src" / "vad_kedro" / "pipelines" / "feature_extraction"
     src = "".join(p.read_text() for p in pkg.glob("*.py"))
     assert {k for k in re.findall(r'\.get\("([a-z_0-9]+)", ', src) if k in yaml_keys} == set()
+
+
+def test_region_thresholds_are_validated():
+    from vad_kedro.core.params import RegionParams
+
+    base = yaml.safe_load((CONF / "base" / "parameters.yml").read_text())
+    assert RegionParams.model_validate(base["evaluation"]["regions"]).to_dict() == {"alpha": 0.1, "beta": 0.1}
+    with pytest.raises(ParameterError, match=r"^evaluation\.regions\.beta: input should be less than or equal to 1"):
+        RegionParams.model_validate({"alpha": 0.1, "beta": 1.5})
+    with pytest.raises(ParameterValidationError, match=r"evaluation\.regions\.alpha"):
+        ParameterValidator(register_pipelines()).validate_raw_params(
+            {**base, "evaluation": {**base["evaluation"], "regions": {"alpha": 0, "beta": 0.1}}})

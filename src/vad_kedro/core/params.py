@@ -135,6 +135,7 @@ class DatasetParams(Params):
     pixel_masks: str | None
     video_labels_csv: str | None
     events_csv: str | None
+    anomaly_regions_csv: str | None = None   # boxes with track ids of the anomalous objects (RBDC / TBDC)
     fps: Annotated[float, Field(gt=0)]
     # UCF-Crime / XD-Violence I3D feature releases only (vad_kedro.io.i3d.index_i3d_dataset)
     style: Literal["ucf", "xd"] | None = None
@@ -156,6 +157,14 @@ class PreprocessingParams(Params):
     working_size: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=2, max_length=2)] | None
     val_fraction: Annotated[float, Field(ge=0, lt=1)]
     min_frames: Annotated[int, Field(ge=1)]
+
+
+class RegionParams(Params):
+    """``evaluation.regions``: the overlap thresholds of RBDC / TBDC (Ramachandra & Jones, WACV 2020)."""
+
+    group: ClassVar[str] = "evaluation.regions"
+    alpha: Annotated[float, Field(gt=0, le=1)]
+    beta: Annotated[float, Field(gt=0, le=1)]
 
 
 class BaselineParams(Params):

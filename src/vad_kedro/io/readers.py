@@ -424,3 +424,18 @@ def read_events_csv(path: Path) -> pd.DataFrame:
     if missing:
         raise DataError(path, f"missing columns {sorted(missing)}")
     return df
+
+
+def read_regions_csv(path: Path) -> pd.DataFrame:
+    """Optional ground-truth anomalous regions: split, video, frame (0-based), track_id, x1, y1, x2, y2 in source
+    pixels (Street Scene style boxes with track ids). A file with an ``anomalous`` column (the synthetic
+    generator's ``annotations/objects.csv``, every object) keeps only the rows where it is 1."""
+    if not path.is_file():
+        raise DataError(path, "anomaly region file not found")
+    df = pd.read_csv(path, dtype={"video": str, "split": str}, keep_default_na=False)
+    missing = {"split", "video", "frame", "track_id", "x1", "y1", "x2", "y2"} - set(df.columns)
+    if missing:
+        raise DataError(path, f"missing columns {sorted(missing)}")
+    if "anomalous" in df:
+        df = df[df["anomalous"].astype(int) == 1]
+    return df[["split", "video", "frame", "track_id", "x1", "y1", "x2", "y2"]].reset_index(drop=True)

@@ -119,3 +119,33 @@ def test_roc_legends_name_the_seed_they_show(labels):
     texts = [t.get_text() for t in report.roc_figure(joined).axes[0].get_legend().get_texts()]
     assert any("toy" in t and "seed 7" in t for t in texts) and any(t.startswith("one") and "seed" not in t
                                                                    for t in texts)
+
+
+def test_object_level_method_gets_rbdc_and_tbdc_in_leaderboard_report_and_mlflow(labels):
+    from vad_kedro.pipelines.evaluation import report
+
+    scores = _scores([0.1, 0.2, 0.9, 0.8, 0.5, 0.6, 0.7, 0.3])
+    regions = pd.DataFrame({"video_id": ["a", "a"], "frame": [2, 3], "track_id": [1, 1], "x1": 0.0, "y1": 0.0,
+                            "x2": 10.0, "y2": 10.0})
+    # one box on the frame-2 region (0.9) and one false positive on frame 0 (0.4), 8 frames:
+    # points (fpr, rbdr) (0,0) (0,.5) (1/8,.5), flat to 1 -> RBDC .5; the track (1 of 2 regions >= beta .1) is
+    # detected from 0.9 -> TBDC 1.
+    boxes = pd.DataFrame({"video_id": ["a", "a"], "frame": [2, 0], "x1": [0.0, 50.0], "y1": [0.0, 50.0],
+                          "x2": [10.0, 60.0], "y2": [10.0, 60.0], "score": [0.9, 0.4]})
+    obj, tracked, *_ = nodes.evaluate_object_method(scores, labels, {"name": "toy"}, boxes, regions,
+                                                    {"alpha": 0.1, "beta": 0.1}, "obj")
+    assert (obj["rbdc"], obj["tbdc"]) == (pytest.approx(0.5), pytest.approx(1.0))
+    assert tracked["rbdc"] == pytest.approx(0.5) and tracked["tbdc"] == pytest.approx(1.0)   # logged to MLflow
+    no_tracks, tracked_nt, *_ = nodes.evaluate_object_method(scores, labels, {"name": "toy"}, boxes,
+                                                             regions.assign(track_id=-1), {"alpha": 0.1, "beta": 0.1},
+                                                             "masks")
+    assert "tbdc" not in tracked_nt                                   # NaN is not sent to MLflow
+    frame, *_ = nodes.evaluate_method(scores, labels, {"name": "toy"}, "frame")
+
+    board, md, per_type = nodes.build_leaderboard({}, {}, obj, no_tracks, frame)
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[6:8]] for line in md.splitlines()[2:5]}
+    assert rows == {"obj": ["0.500", "1.000"], "masks": ["0.500", "–"], "frame": ["", ""]}
+    assert "Note: masks: the ground-truth regions have no track ids: no TBDC" in md
+    page = report.build_report(board, per_type, labels, {}, {}, 2, {})
+    assert "<th>rbdc</th>" in page and "region_note" not in page
+    assert "RBDC / TBDC: region- and track-based" in page and "masks: the ground-truth regions have no track" in page

@@ -128,3 +128,24 @@ def test_apply_pca_is_sklearn_transform():
     new = rng.normal(size=(50, 60)).astype(np.float32)
     for s in (state, torch.load(buf, weights_only=True)):
         np.testing.assert_array_equal(N.apply_pca(new, s), pca.transform(new).astype(np.float32))
+
+
+def test_object_scores_are_the_head_on_each_object_alone():
+    ck = checkpoint("smaff", True)
+    tracks, feats, vi = make_dataset()
+    objects = N.collect_test_objects(tracks, feats, vi, ck)
+    features = N.memorised_test_features(objects, ck)
+    table = N.score_test_objects(ck, features, objects, "cpu")
+    assert len(table) == len(objects["vid"]) > 0
+    assert np.array_equal(table[["x1", "y1", "x2", "y2"]].to_numpy(), objects["box"].astype(np.float64))
+    assert ((table["score"] > 0) & (table["score"] < 1)).all()                      # sigmoid outputs
+    # an object alone in its frame is scored exactly as its frame is before smoothing (same set, same head)
+    sets = N.test_frame_sets(objects, ck)
+    frame_raw = N.set_scores(N._checkpoint_fusion(ck), features, sets["test_idx"], sets["test_valid"], "cpu")
+    single = sets["test_valid"].sum(axis=1) == 1
+    assert single.any()
+    frames = pd.DataFrame({"video_id": sets["test_video"][single].astype(str), "frame": sets["test_frame"][single],
+                           "frame_raw": frame_raw[single]})
+    joined = frames.merge(table, on=["video_id", "frame"])
+    assert len(joined) == single.sum()
+    np.testing.assert_allclose(joined["score"], joined["frame_raw"], rtol=1e-6)

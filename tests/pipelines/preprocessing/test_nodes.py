@@ -70,3 +70,35 @@ def test_missing_root_and_too_short_videos(tmp_path):
     np.save(tmp_path / "testing" / "test_frame_mask" / "01.npy", np.zeros(3, np.uint8))
     with pytest.raises(DataError, match="fewer than preprocessing.min_frames=4"):
         nodes.build_video_index(nodes.prepare_raw(ds), ds, {**PRE, "min_frames": 4})
+
+
+def test_mask_regions_one_box_per_connected_component():
+    # frame 0: a 2x3 blob at rows 1-2, cols 1-3 and a single pixel at (4, 5); frame 1: empty.
+    masks = np.zeros((2, 6, 8), np.uint8)
+    masks[0, 1:3, 1:4] = 1
+    masks[0, 4, 5] = 1
+    regions = nodes.mask_regions(masks).sort_values("x1")
+    assert regions.values.tolist() == [[0, 1, 1, 4, 3], [0, 5, 4, 6, 5]]     # frame, x1, y1, x2, y2 (pixel edges)
+
+
+def test_anomaly_regions_from_the_csv_scaled_to_the_working_size(tmp_path):
+    # Source frames are 30 x 20 px, working size 15 x 10: boxes halve. Normal rows and training videos are dropped.
+    ds = _dataset(tmp_path)
+    pd.DataFrame({"split": ["testing", "testing", "training"], "video": ["00", "00", "a0"], "frame": [6, 7, 6],
+                  "track_id": [3, 4, 3], "x1": [2.0, 0.0, 2.0], "y1": [4.0, 0.0, 4.0], "x2": [10.0, 5.0, 10.0],
+                  "y2": [8.0, 5.0, 8.0], "anomalous": [1, 0, 1]}).to_csv(tmp_path / "objects.csv", index=False)
+    ds["anomaly_regions_csv"] = "objects.csv"
+    index, _ = nodes.build_video_index(nodes.prepare_raw(ds), ds, {**PRE, "working_size": [10, 15]})
+    regions = nodes.anomaly_regions(index, {}, ds, {**PRE, "working_size": [10, 15]})
+    assert regions.to_dict("records") == [{"video_id": "test_00", "frame": 6, "track_id": 3, "x1": 1.0, "y1": 2.0,
+                                           "x2": 5.0, "y2": 4.0}]
+
+
+def test_anomaly_regions_from_pixel_masks_have_no_tracks(tmp_path):
+    ds = {**_dataset(tmp_path), "anomaly_regions_csv": None}
+    index, _ = nodes.build_video_index(nodes.prepare_raw(ds), ds, PRE)
+    masks = np.zeros((12, 20, 30), np.uint8)
+    masks[6, 2:4, 3:5] = 1
+    regions = nodes.anomaly_regions(index, {"test_00": lambda: masks}, ds, PRE)
+    assert regions[["video_id", "frame", "track_id", "x1", "y1", "x2", "y2"]].values.tolist() == [
+        ["test_00", 6, -1, 3.0, 2.0, 5.0, 4.0]]

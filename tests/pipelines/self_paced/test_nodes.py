@@ -12,6 +12,7 @@ from vad_kedro.io import TorchStateDataset
 from vad_kedro.pipelines.inference.pipeline import scoring_part, unsupported_inputs
 from vad_kedro.pipelines.self_paced import METHODS, create_pipeline
 from vad_kedro.pipelines.self_paced.nodes import (
+    box_scores,
     build_stcs,
     foreground_boxes,
     frame_scores,
@@ -245,3 +246,15 @@ def test_old_checkpoint_without_parameters_is_refused(tiny_dataset):
     frames, tracks, flow, index = tiny_dataset
     with pytest.raises(DataError, match="older version"):
         score_videos(frames, tracks, flow, index, {"blocks": {}, "config": {}}, {}, "cpu")
+
+
+def test_box_scores_are_the_scored_cubes_as_a_box_table():
+    # two videos; cube rows (video position, frame, block): (1, 4, 0) and (0, 2, 3)
+    stc = {"videos": np.asarray(["test_a", "test_b"]), "n_frames": np.asarray([5, 6], np.int32),
+           "index": np.asarray([[1, 4, 0], [0, 2, 3]], np.int32),
+           "boxes": np.asarray([[1, 2, 3, 4], [5, 6, 7, 8]], np.float32), "score": np.asarray([0.5, -1.0], np.float32)}
+    table = box_scores(stc)
+    assert table.values.tolist() == [["test_b", 4, 1.0, 2.0, 3.0, 4.0, 0.5], ["test_a", 2, 5.0, 6.0, 7.0, 8.0, -1.0]]
+    empty = box_scores({**stc, "index": np.zeros((0, 3), np.int32), "boxes": np.zeros((0, 4), np.float32),
+                              "score": np.zeros(0, np.float32)})
+    assert empty.empty and list(empty.columns) == ["video_id", "frame", "x1", "y1", "x2", "y2", "score"]

@@ -310,3 +310,24 @@ def test_own_median_threshold_option():
     auto = N.propagate_captions(enc, {"index": index}, {"generic": ["walking"]},
                                 {"theta": "own_median", "min_caption_chars": 5, "enabled": True})
     assert auto["inherited"].tolist() == [False, True]
+
+
+def test_box_scores_fuse_the_track_window_score_with_the_box_speed():
+    # Track 1 of video position 0: 40 observations on frames 5..44 -> 7 windows (centres 22..28) scored 0..6;
+    # track 2: 3 observations (frames 0..2), too short for a window -> its boxes are not scored.
+    index = np.concatenate([_index({1: list(range(5, 45))}), _index({2: [0, 1, 2]})])
+    w = N.make_windows(index, stride=1)
+    scores = np.arange(7, dtype=np.float32)
+    bundle = {"index": index, "videos": np.asarray(["test_x"]), "n_frames": np.asarray([50]),
+              "boxes": np.tile(np.asarray([[1, 2, 3, 4]], np.float32), (len(index), 1)),
+              "speed": np.full(len(index), 2.0, np.float32)}
+    model = {"params": {"scoring": {"score_offset": 17}, "motion_fusion": {"weight": 0.5}},
+             "motion": {"smm_mean": 1.0, "smm_std": 2.0, "vel_mean": 0.0, "vel_std": 4.0}}
+    table = N.box_scores_with_model(scores, w, bundle, model)
+    assert len(table) == 40 and set(table["video_id"]) == {"test_x"}
+    by_frame = table.set_index("frame")["score"]
+    # frame 5: nearest centre 22 (score 0) -> (0 - 1) / 2 + 0.5 * (2 - 0) / 4 = -0.25;
+    # frame 25: its own centre (score 3) -> (3 - 1) / 2 + 0.25 = 1.25; frame 44: centre 28 (6) -> 2.5 + 0.25
+    assert by_frame[5] == pytest.approx(-0.25) and by_frame[25] == pytest.approx(1.25)
+    assert by_frame[44] == pytest.approx(2.75)
+    assert table[["x1", "y1", "x2", "y2"]].iloc[0].tolist() == [1.0, 2.0, 3.0, 4.0]

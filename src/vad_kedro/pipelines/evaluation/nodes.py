@@ -16,12 +16,13 @@ import pandas as pd
 from vad_kedro.core import metrics as M
 from vad_kedro.core import smoothing
 from vad_kedro.core.errors import DataError
-from vad_kedro.core.params import BaselineParams
+from vad_kedro.core.params import BaselineParams, RegionParams
 from vad_kedro.core.progress import progress
 
 logger = logging.getLogger(__name__)
 
 HEADLINE = ["micro_auc", "macro_auc", "ap", "pr_curve_auc"]
+REGION_HEADLINE = ["rbdc", "tbdc"]
 
 
 # ------------------------------------------------------------------------------ motion baseline
@@ -109,6 +110,24 @@ def evaluate_method(frame_scores: pd.DataFrame, frame_labels: pd.DataFrame, data
     return summary, tracked, per_video, per_type
 
 
+def evaluate_object_method(frame_scores: pd.DataFrame, frame_labels: pd.DataFrame, dataset: dict[str, Any],
+                           object_scores: pd.DataFrame, anomaly_regions: pd.DataFrame, regions: RegionParams,
+                           method: str) -> tuple[dict, dict, pd.DataFrame, pd.DataFrame]:
+    """:func:`evaluate_method` plus RBDC and TBDC of the method's scored boxes (``object_scores``: video_id,
+    frame, x1, y1, x2, y2, score) against ``anomaly_regions`` (:func:`vad_kedro.core.metrics.region_track_detection`).
+    A criterion the dataset cannot give (no regions, or regions without tracks) is NaN, with the reason in
+    ``region_note``, and is not sent to MLflow."""
+    summary, tracked, per_video, per_type = evaluate_method(frame_scores, frame_labels, dataset, method)
+    region = M.region_track_detection(object_scores, anomaly_regions, frame_labels, float(regions["alpha"]),
+                                      float(regions["beta"]))
+    summary.update(region)
+    tracked.update({k: float(region[k]) for k in REGION_HEADLINE if not math.isnan(region[k])})
+    logger.info("%s: RBDC %.4f, TBDC %.4f (%d boxes, %d ground-truth regions in %d tracks)%s", method, region["rbdc"],
+                region["tbdc"], region["n_boxes"], region["n_regions"], region["n_tracks"],
+                f"; {region['region_note']}" if region["region_note"] else "")
+    return summary, tracked, per_video, per_type
+
+
 def plot_roc(frame_scores: pd.DataFrame, frame_labels: pd.DataFrame, method: str) -> Figure:
     """ROC curve of the first seed's frame scores (the legend names the seed when there are several)."""
     df = join_scores(frame_scores, frame_labels, method)
@@ -169,7 +188,8 @@ def build_leaderboard(stored_metrics: dict[str, Callable[[], dict]], timings: di
     rows, types = [], []
     for name, m in sorted(by_method.items()):
         row = {k: m.get(k) for k in ("method", "dataset", "micro_auc", "micro_auc_std", "macro_auc", "macro_auc_std",
-                                      "ap", "ap_std", "pr_curve_auc", "n_seeds", "n_videos", "n_frames")}
+                                      "ap", "ap_std", "pr_curve_auc", "rbdc", "tbdc", "region_note", "n_seeds",
+                                      "n_videos", "n_frames")}
         row["seconds"] = _method_seconds(name, timings)
         rows.append(row)
         types += [{"method": name, "dataset": m.get("dataset"), "anomaly_type": t, "auc": a}
@@ -187,21 +207,40 @@ def _fmt(mean: float | None, std: float | None, n_seeds: int | None) -> str:
     return f"{mean:.3f}"
 
 
+def is_object_level(row: Any) -> bool:
+    """Whether a leaderboard row is an object-level method (its metrics carry RBDC / TBDC and a region note)."""
+    return isinstance(getattr(row, "region_note", None), str)
+
+
+def region_notes(table: pd.DataFrame) -> list[str]:
+    """What the RBDC / TBDC columns mean, and why a criterion is missing for a method (empty without
+    object-level methods)."""
+    rows = [r for r in table.itertuples() if is_object_level(r)]
+    if not rows:
+        return []
+    return ["RBDC / TBDC: region- and track-based detection criteria (Ramachandra & Jones, WACV 2020) of the "
+            "scored boxes of the object-level methods, area under the detection rate for 0-1 false positives "
+            "per frame; blank = the method scores frames, not objects.",
+            *(f"{r.method}: {r.region_note}" for r in rows if r.region_note)]
+
+
 def leaderboard_markdown(table: pd.DataFrame, per_type: pd.DataFrame, notes: tuple[str, ...] = ()) -> str:
-    """Markdown leaderboard (mean ± std where several seeds ran; ``seeds`` says how many), the per-type AUC
-    matrix, then ``notes``."""
-    lines = ["| method | dataset | micro AUC | macro AUC | AP | seeds | videos | frames | seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    """Markdown leaderboard (mean ± std where several seeds ran; ``seeds`` says how many; RBDC / TBDC for the
+    object-level methods), the per-type AUC matrix, then ``notes``."""
+    lines = ["| method | dataset | micro AUC | macro AUC | AP | RBDC | TBDC | seeds | videos | frames | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
+        rbdc, tbdc = ((_fmt(r.rbdc, None, 1), _fmt(r.tbdc, None, 1)) if is_object_level(r) else ("", ""))
         lines.append(f"| {r.method} | {r.dataset} | {_fmt(r.micro_auc, r.micro_auc_std, r.n_seeds)} | "
                      f"{_fmt(r.macro_auc, r.macro_auc_std, r.n_seeds)} | {_fmt(r.ap, r.ap_std, r.n_seeds)} | "
-                     f"{r.n_seeds} | {r.n_videos} | {r.n_frames} | {r.seconds:.1f} |")
+                     f"{rbdc} | {tbdc} | {r.n_seeds} | {r.n_videos} | {r.n_frames} | {r.seconds:.1f} |")
     if not per_type.empty:
         wide = per_type.pivot_table(index="method", columns="anomaly_type", values="auc")
         lines += ["", "Per-anomaly-type AUC (frames of that type against all normal frames):", "",
                   "| method | " + " | ".join(wide.columns) + " |", "|---|" + "---|" * len(wide.columns)]
         for method, r in wide.iterrows():
             lines.append(f"| {method} | " + " | ".join("–" if math.isnan(v) else f"{v:.3f}" for v in r) + " |")
-    if notes:
-        lines += ["", *(f"Note: {n}" for n in notes)]
+    all_notes = [*region_notes(table), *notes]
+    if all_notes:
+        lines += ["", *(f"Note: {n}" for n in all_notes)]
     return "\n".join(lines) + "\n"

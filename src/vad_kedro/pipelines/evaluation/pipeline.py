@@ -22,31 +22,44 @@ def create_baseline_pipeline() -> Pipeline:
     ])
 
 
-def _method_evaluation(method: str) -> Pipeline:
+def _method_evaluation(method: str, object_level: bool = False) -> Pipeline:
+    """Metrics and plots of one method; an object-level method also gets RBDC / TBDC from its
+    ``<method>.object_scores`` (scored boxes) and the ground-truth ``anomaly_regions``."""
+    inputs, params = {"frame_labels"}, {"params:dataset", "params:evaluation.n_plot_videos"}
+    outputs = ["metrics", "mlflow_metrics", "per_video", "per_type"]
+    if object_level:
+        inputs.add("anomaly_regions")
+        params.add("params:evaluation.regions")
+        evaluate = node(_named(nodes.evaluate_object_method, method=method),
+                        ["frame_scores", "frame_labels", "params:dataset", "object_scores", "anomaly_regions",
+                         "params:evaluation.regions"], outputs, name="evaluate")
+    else:
+        evaluate = node(_named(nodes.evaluate_method, method=method), ["frame_scores", "frame_labels", "params:dataset"],
+                        outputs, name="evaluate")
     template = Pipeline([
-        node(_named(nodes.evaluate_method, method=method), ["frame_scores", "frame_labels", "params:dataset"],
-             ["metrics", "mlflow_metrics", "per_video", "per_type"], name="evaluate"),
+        evaluate,
         node(_named(nodes.plot_roc, method=method), ["frame_scores", "frame_labels"], "roc_plot", name="plot_roc"),
         node(_named(nodes.plot_score_curves, method=method),
              ["frame_scores", "frame_labels", "params:evaluation.n_plot_videos"], "score_plot",
              name="plot_score_curves"),
     ])
-    return pipeline(template, namespace=method, inputs={"frame_labels"},
-                    parameters={"params:dataset", "params:evaluation.n_plot_videos"})
+    return pipeline(template, namespace=method, inputs=inputs, parameters=params)
 
 
 def create_pipeline(methods: list[str], group: str | None = None,
-                    method_pipeline: dict[str, str] | None = None, notes: tuple[str, ...] = ()) -> Pipeline:
+                    method_pipeline: dict[str, str] | None = None, notes: tuple[str, ...] = (),
+                    object_methods: frozenset[str] = frozenset()) -> Pipeline:
     """Evaluate each method in ``methods`` and build the leaderboard over all stored metrics.
 
-    ``notes`` are printed under the leaderboard (a pipeline the run skipped and why).
+    ``notes`` are printed under the leaderboard (a pipeline the run skipped and why). The methods in
+    ``object_methods`` write scored boxes (``<method>.object_scores``) and are also measured by RBDC / TBDC.
 
     ``group`` namespaces the leaderboard node when a registered pipeline evaluates only some
     methods, so several method pipelines can run in one command (each leaderboard node writes the
     same files, reading every method's stored metrics). ``method_pipeline`` maps method
     namespaces to pipeline names for the report's run-time table.
     """
-    per_method = sum((_method_evaluation(m) for m in methods), Pipeline([]))
+    per_method = sum((_method_evaluation(m, m in object_methods) for m in methods), Pipeline([]))
     prefix = f"{group}." if group else ""
     leaderboard = Pipeline([
         node(_named(nodes.build_leaderboard, notes=tuple(notes)),

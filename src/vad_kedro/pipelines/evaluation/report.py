@@ -15,6 +15,8 @@ import pandas as pd
 
 from vad_kedro.core import metrics as M
 
+from .nodes import is_object_level, region_notes
+
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
@@ -117,13 +119,19 @@ def build_report(leaderboard: pd.DataFrame, per_type: pd.DataFrame, frame_labels
     for col in board.columns:
         if board[col].dtype.kind == "f":
             board[col] = board[col].map(lambda v: "–" if v is None or math.isnan(v) else f"{v:.3f}")
+    notes = region_notes(leaderboard)
+    if "region_note" in board:   # RBDC / TBDC: blank for the frame-level methods, the reasons under the table
+        frame_level = [not is_object_level(r) for r in leaderboard.itertuples()]
+        board.loc[frame_level, ["rbdc", "tbdc"]] = ""
+        board = board.drop(columns="region_note")
     parts = [f"<html><head><meta charset='utf-8'><title>vad_kedro report</title><style>{_STYLE}</style></head><body>",
              "<h1>vad_kedro report</h1>",
              f"<p class='note'>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} · dataset "
              f"{html.escape(', '.join(sorted(set(map(str, leaderboard['dataset'])))))} · "
              f"{frame_labels['video_id'].nunique()} test videos, {len(frame_labels)} frames, "
              f"{100 * frame_labels['label'].mean():.1f}% abnormal. Mean ± std over seeds where a method ran several.</p>",
-             "<h2>Leaderboard</h2>", board.to_html(index=False, border=0)]
+             "<h2>Leaderboard</h2>", board.to_html(index=False, border=0),
+             *(f"<p class='note'>{html.escape(n)}</p>" for n in notes)]
     if not per_type.empty:
         wide = per_type.pivot_table(index="method", columns="anomaly_type", values="auc").round(3)
         parts += ["<h2>Per-anomaly-type AUC</h2><p class='note'>Frames of one type against all normal frames.</p>",

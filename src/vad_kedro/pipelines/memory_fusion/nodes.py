@@ -786,6 +786,26 @@ def train_fusion(
     return fusion, hist
 
 
+def set_scores(fusion: Mapping[str, Any], sources: Mapping[str, Mapping[str, Any]], idx: np.ndarray,
+               valid: np.ndarray, device: str) -> np.ndarray:
+    """Sigmoid of the fusion head on padded object sets ``idx`` / ``valid`` [F, T_max] built from the
+    pseudo-normal ("memorised") features; a set without any object scores 0. float64 [F]."""
+    dev = resolve_device(device)
+    model = _fusion_head(fusion)
+    model.load_state_dict(fusion["state"])
+    model = model.to(dev).eval()
+    mods = list(fusion["modalities"])
+    raw = np.zeros(len(idx), np.float64)
+    rows = np.flatnonzero(valid.any(axis=1))
+    with torch.no_grad():
+        for chunk in np.array_split(rows, max(1, int(np.ceil(len(rows) / 4096)))):
+            if len(chunk) == 0:
+                continue
+            feats = [t.to(dev) for t in _frame_inputs(mods, sources, idx[chunk], "normal")]
+            raw[chunk] = torch.sigmoid(model(feats, torch.from_numpy(valid[chunk]).to(dev))).double().cpu().numpy()
+    return raw
+
+
 def score_frames(
     fusion: Mapping[str, Any],
     app: Mapping[str, Any],
@@ -799,22 +819,9 @@ def score_frames(
     test features + real velocity; frames without objects score 0; Gaussian smoothing per video
     (``scoring.smooth_across_videos`` reproduces the reference's smoothing over the concatenated test set).
     """
-    dev = resolve_device(device)
-    model = _fusion_head(fusion)
-    model.load_state_dict(fusion["state"])
-    model = model.to(dev).eval()
     mods = list(fusion["modalities"])
-    sources = {"app": app, "pose": pose, "vel": vel}
-    idx, valid = frame_sets["test_idx"], frame_sets["test_valid"]
-    has_obj = valid.any(axis=1)
-    raw = np.zeros(len(idx), np.float64)
-    rows = np.flatnonzero(has_obj)
-    with torch.no_grad():
-        for chunk in np.array_split(rows, max(1, int(np.ceil(len(rows) / 4096)))):
-            if len(chunk) == 0:
-                continue
-            feats = [t.to(dev) for t in _frame_inputs(mods, sources, idx[chunk], "normal")]
-            raw[chunk] = torch.sigmoid(model(feats, torch.from_numpy(valid[chunk]).to(dev))).double().cpu().numpy()
+    raw = set_scores(fusion, {"app": app, "pose": pose, "vel": vel}, frame_sets["test_idx"], frame_sets["test_valid"],
+                     device)
     df = pd.DataFrame({"video_id": frame_sets["test_video"].astype(str), "frame": frame_sets["test_frame"],
                        "score": raw})
     sigma = float(params["scoring"]["smooth_sigma"])
@@ -923,7 +930,27 @@ def test_frame_sets(objects: Mapping[str, np.ndarray], model: Mapping[str, Any])
 def score_test_frames(model: Mapping[str, Any], features: Mapping[str, Mapping[str, Any]],
                       frame_sets: Mapping[str, Any], device: str) -> pd.DataFrame:
     """:func:`score_frames` with the checkpoint's fusion head and scoring parameters."""
-    p = model["params"]
-    fusion = {"modalities": list(model["modalities"]), "t_max": int(model["t_max"]), "k3_typo": bool(model["k3_typo"]),
-              "config": dict(p["fusion"]), "state": model["fusion_state"]}
-    return score_frames(fusion, features["app"], features["pose"], features["vel"], frame_sets, p, device)
+    fusion = _checkpoint_fusion(model)
+    return score_frames(fusion, features["app"], features["pose"], features["vel"], frame_sets, model["params"], device)
+
+
+def _checkpoint_fusion(model: Mapping[str, Any]) -> dict[str, Any]:
+    """The fusion head description :func:`set_scores` takes, from a checkpoint."""
+    return {"modalities": list(model["modalities"]), "t_max": int(model["t_max"]), "k3_typo": bool(model["k3_typo"]),
+            "config": dict(model["params"]["fusion"]), "state": model["fusion_state"]}
+
+
+def score_test_objects(model: Mapping[str, Any], features: Mapping[str, Mapping[str, Any]],
+                       objects: Mapping[str, np.ndarray], device: str) -> pd.DataFrame:
+    """One score per test object for RBDC / TBDC (video_id, frame, x1, y1, x2, y2, score; working pixels): the
+    fusion head on a set holding that object alone (slot 0, the other slots masked), i.e. the frame score the
+    model would give the object without its neighbours, unsmoothed. SMAFF itself scores frames only; this is
+    the project's object-level reading of the same head."""
+    n, t_max = len(objects["vid"]), int(model["t_max"])
+    idx = np.full((n, t_max), -1, np.int64)
+    idx[:, 0] = np.arange(n)
+    score = set_scores(_checkpoint_fusion(model), features, idx, idx >= 0, device)
+    box = np.asarray(objects["box"], np.float64).reshape(-1, 4)
+    return pd.DataFrame({"video_id": np.asarray(objects["video_ids"], dtype=str)[objects["vid"]],
+                         "frame": np.asarray(objects["frame"], np.int64), "x1": box[:, 0], "y1": box[:, 1],
+                         "x2": box[:, 2], "y2": box[:, 3], "score": score})

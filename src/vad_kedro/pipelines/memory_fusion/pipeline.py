@@ -5,7 +5,8 @@ appearance autoencoder → app / pose memories (K-Means init, training) → pseu
 and the feature statistics the scoring reuses. Per variant (namespaces ``smaff`` = app+pose+vel and
 ``smaff_nopose`` = app+vel): fusion training → checkpoint ``<variant>.model`` (everything the scoring needs),
 then the scoring of the test videos from that checkpoint alone (object table → memorised features →
-padded frame sets → frame scores), which ``inference`` re-runs on a new video.
+padded frame sets → frame scores), which ``inference`` re-runs on a new video, and each test object scored
+alone (``object_scores``, for RBDC / TBDC).
 The variants differ only in ``params:memory_fusion.variants.<name>.modalities``. When the dataset has no
 pose, ``smaff`` runs app+vel as well (identical to ``smaff_nopose``, logged as a warning; pose is never
 invented). No node takes ``frame_labels``: only the shared evaluation reads labels.
@@ -17,6 +18,8 @@ from . import nodes
 
 #: Namespaces whose ``<method>.frame_scores`` this pipeline writes.
 METHODS = ["smaff", "smaff_nopose"]
+#: Methods that also write ``<method>.object_scores`` (each object scored alone: RBDC / TBDC).
+OBJECT_METHODS = METHODS
 
 _RUNTIME = ["params:seed", "params:device", "params:deterministic"]
 _GLOBAL = {"params:memory_fusion", *_RUNTIME}
@@ -73,6 +76,8 @@ def _variant(method: str) -> Pipeline:
         node(nodes.test_frame_sets, ["test_objects", "model"], "test_frame_sets", name="pad_and_mask_test"),
         node(nodes.score_test_frames, ["model", "test_features", "test_frame_sets", "params:device"], "frame_scores",
              name="score_frames"),
+        node(nodes.score_test_objects, ["model", "test_features", "test_objects", "params:device"], "object_scores",
+             name="score_objects"),
     ])
     inputs = {k: k for k in _PER_VIDEO}
     if method != "smaff":

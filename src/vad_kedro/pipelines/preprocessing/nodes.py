@@ -185,3 +185,48 @@ def decode_pixel_masks(video_index: pd.DataFrame, dataset: DatasetParams,
     size = preprocessing["working_size"]
     tests = video_index[video_index["split"] == "test"]
     return {vid: _masks_loader(v, size) for vid, v in _sources(tests, dataset).items() if v.mask_source is not None}
+
+
+REGION_COLUMNS = ["video_id", "frame", "track_id", "x1", "y1", "x2", "y2"]
+
+
+def mask_regions(masks: np.ndarray) -> pd.DataFrame:
+    """Boxes (frame, x1, y1, x2, y2; pixel edges) of the 8-connected components of 0/1 masks [T,H,W]."""
+    rows = []
+    for t, m in enumerate(masks):
+        n, _, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(m, dtype=np.uint8), connectivity=8)
+        rows += [(t, x, y, x + w, y + h) for x, y, w, h, _area in stats[1:n]]
+    return pd.DataFrame(rows, columns=["frame", "x1", "y1", "x2", "y2"])
+
+
+def anomaly_regions(video_index: pd.DataFrame, pixel_masks: dict[str, Callable[[], np.ndarray]],
+                    dataset: DatasetParams, preprocessing: PreprocessingParams) -> pd.DataFrame:
+    """Ground-truth anomalous regions of the test videos (the RBDC / TBDC reference), working pixels.
+
+    From ``dataset.anomaly_regions_csv`` (boxes with track ids) when set; else from the connected components
+    of the pixel masks, one region each, with ``track_id`` -1 (no tracks: TBDC is undefined); else none.
+    Columns video_id, frame, track_id, x1, y1, x2, y2.
+    """
+    tests = video_index[video_index["split"] == "test"]
+    if dataset["format"] == "i3d_features":
+        return pd.DataFrame(columns=REGION_COLUMNS)
+    if dataset.get("anomaly_regions_csv"):
+        df = readers.read_regions_csv(Path(dataset["root"]) / dataset["anomaly_regions_csv"])
+        df["video_id"] = df["split"].map(_SPLIT_NAMES).fillna(df["split"]) + "_" + df["video"]
+        df = df[df["video_id"].isin(set(tests["video_id"]))].copy()
+        if preprocessing["working_size"]:
+            sources = _sources(tests, dataset)
+            for vid, rows in df.groupby("video_id").groups.items():
+                h, w = _first_frame_size(sources[vid])
+                row = tests.set_index("video_id").loc[vid]
+                df.loc[rows, ["x1", "x2"]] *= row["width"] / w
+                df.loc[rows, ["y1", "y2"]] *= row["height"] / h
+        source = f"{dataset['anomaly_regions_csv']} ({df[['video_id', 'track_id']].drop_duplicates().shape[0]} tracks)"
+    else:
+        parts = [mask_regions(load()).assign(video_id=vid) for vid, load in sorted(pixel_masks.items())]
+        df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=REGION_COLUMNS)
+        df["track_id"] = -1
+        source = "pixel masks (no track ids)" if parts else "nowhere: the dataset has neither regions nor pixel masks"
+    df = df[REGION_COLUMNS].astype({"frame": np.int64, "track_id": np.int64, **dict.fromkeys(REGION_COLUMNS[3:], float)})
+    logger.info("anomaly regions: %d boxes in %d test videos, from %s", len(df), df["video_id"].nunique(), source)
+    return df.reset_index(drop=True)

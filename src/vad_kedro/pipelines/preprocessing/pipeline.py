@@ -17,5 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  name="decode_frames"),
             node(nodes.decode_pixel_masks, ["video_index", "params:dataset", "params:preprocessing"], "pixel_masks",
                  name="decode_pixel_masks"),
+            node(nodes.anomaly_regions, ["video_index", "pixel_masks", "params:dataset", "params:preprocessing"],
+                 "anomaly_regions", name="anomaly_regions"),
         ]
     )

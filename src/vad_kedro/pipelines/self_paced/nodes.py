@@ -480,3 +480,15 @@ def scored_frames(stc_scores: dict[str, np.ndarray], video_index: pd.DataFrame, 
                   ) -> pd.DataFrame:
     """:func:`frame_scores` of :func:`score_videos`' cubes with the checkpoint's scoring parameters."""
     return frame_scores(stc_scores["score"], stc_scores, video_index, _checkpoint_params(checkpoint))
+
+
+def box_scores(stc_scores: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The scored cubes of :func:`score_videos` as scored boxes (video_id, frame, x1, y1, x2, y2, score; working
+    pixels): one per foreground box, its cube's z-score, unsmoothed. The shared evaluation measures RBDC / TBDC
+    on them."""
+    index = stc_scores["index"]
+    boxes = np.asarray(stc_scores["boxes"], dtype=np.float64).reshape(-1, 4)
+    return pd.DataFrame({"video_id": np.asarray(stc_scores["videos"], dtype=str)[index[:, 0]],
+                         "frame": index[:, 1].astype(np.int64),
+                         "x1": boxes[:, 0], "y1": boxes[:, 1], "x2": boxes[:, 2], "y2": boxes[:, 3],
+                         "score": np.asarray(stc_scores["score"], dtype=np.float64)})

@@ -3,8 +3,8 @@
 Shared stage (namespace ``self_paced``): unlabeled pool -> foreground boxes -> packed cubes.
 Per variant (namespaces ``lbr_spr`` and ``lbr_norefine``): train -> checkpoint; then, from the test videos'
 frames, tracks and flow and the checkpoint only (what ``inference`` reruns on a new video): z-scored cubes
--> frame scores. The variants differ only in ``params:self_paced.variants.<name>`` (``refine: true`` /
-``false``). No node takes ``frame_labels`` (or any other label): only the shared evaluation reads labels.
+-> frame scores, and the same cubes as scored boxes (``object_scores``, for RBDC / TBDC). The variants
+differ only in ``params:self_paced.variants.<name>`` (``refine: true`` / ``false``). No node takes ``frame_labels`` (or any other label): only the shared evaluation reads labels.
 """
 
 from kedro.pipeline import Pipeline, node, pipeline
@@ -13,6 +13,8 @@ from . import nodes
 
 #: Namespaces whose ``<method>.frame_scores`` this pipeline writes.
 METHODS = ["lbr_spr", "lbr_norefine"]
+#: Methods that also write ``<method>.object_scores`` (one score per foreground box: RBDC / TBDC).
+OBJECT_METHODS = METHODS
 
 #: Global parameters passed through unchanged.
 _GLOBAL = {"params:self_paced", "params:seed", "params:device", "params:deterministic"}
@@ -38,6 +40,7 @@ def _variant(method: str) -> Pipeline:
         node(nodes.score_videos, ["frames", "tracks", "flow", "video_index", "model", "params:self_paced",
                                   "params:device"], "stc_scores", name="score_stcs"),
         node(nodes.scored_frames, ["stc_scores", "video_index", "model"], "frame_scores", name="frame_scores"),
+        node(nodes.box_scores, "stc_scores", "object_scores", name="object_scores"),
     ])
     return pipeline(
         template,

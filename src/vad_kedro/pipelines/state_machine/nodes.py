@@ -724,32 +724,46 @@ def score_windows(smm: dict[str, Any], prop: dict[str, np.ndarray], windows: dic
 # ==================================================================================================
 
 
+def nearest_window_scores(window_scores: np.ndarray, meta: np.ndarray, index: np.ndarray, n_frames: np.ndarray,
+                          offset: int = 17) -> np.ndarray:
+    """Per observation (row of a bundle's crop ``index``): the score of its track's window whose centre
+    ``start_frame + offset`` (clipped to the video) is nearest to the observation's frame, the highest on a tie;
+    -inf for an observation of a track without a valid window. float64 [N]."""
+    centres: dict[tuple[int, int], list[tuple[int, float]]] = {}
+    for s, (vpos, tid, start) in zip(window_scores, meta, strict=True):
+        f = min(max(int(start) + offset, 0), int(n_frames[vpos]) - 1)
+        centres.setdefault((int(vpos), int(tid)), []).append((f, float(s)))
+    out = np.full(len(index), -np.inf)
+    for rows in _track_groups(index):
+        key = (int(index[rows[0], 0]), int(index[rows[0], 1]))
+        if key not in centres:
+            continue
+        cf = np.asarray([c for c, _ in centres[key]], np.float64)
+        cs = np.asarray([v for _, v in centres[key]], np.float64)
+        dist = np.abs(index[rows, 2][:, None] - cf[None, :])
+        out[rows] = np.where(dist == dist.min(1, keepdims=True), cs[None, :], -np.inf).max(1)
+    return out
+
+
 def place_window_scores(window_scores: np.ndarray, meta: np.ndarray, n_frames: np.ndarray, offset: int = 17,
                         empty_fill: float | str = "min", index: np.ndarray | None = None) -> tuple[list[np.ndarray], int]:
     """Window score -> frame ``start_frame + offset`` of its video, max over tracks/windows per frame.
 
     With ``index`` (the bundle's crop index; deviation ``placement: track``), every observation frame of a track
-    instead takes the score of that track's nearest window centre, so the first/last frames of a scored track
-    are not left empty. Unscored frames take ``empty_fill`` ("min" = the lowest score over all scored frames of
-    these videos, as in the reference code; or a number). Returns (one float64 array [T] per video, n unscored).
+    instead takes the score of that track's nearest window centre (:func:`nearest_window_scores`), so the
+    first/last frames of a scored track are not left empty. Unscored frames take ``empty_fill`` ("min" = the
+    lowest score over all scored frames of these videos, as in the reference code; or a number). Returns (one
+    float64 array [T] per video, n unscored).
     """
     out = [np.full(int(t), -np.inf) for t in n_frames]
-    centres: dict[tuple[int, int], list[tuple[int, float]]] = {}
-    for s, (vpos, tid, start) in zip(window_scores, meta, strict=True):
+    for s, (vpos, _tid, start) in zip(window_scores, meta, strict=True):
         f = min(max(int(start) + offset, 0), len(out[vpos]) - 1)
         out[vpos][f] = max(out[vpos][f], float(s))
-        centres.setdefault((int(vpos), int(tid)), []).append((f, float(s)))
     if index is not None:
-        for rows in _track_groups(index):
-            key = (int(index[rows[0], 0]), int(index[rows[0], 1]))
-            if key not in centres:
-                continue
-            cf = np.asarray([c for c, _ in centres[key]], np.float64)
-            cs = np.asarray([v for _, v in centres[key]], np.float64)
-            frames = index[rows, 2]
-            dist = np.abs(frames[:, None] - cf[None, :])
-            nearest = np.where(dist == dist.min(1, keepdims=True), cs[None, :], -np.inf).max(1)
-            np.maximum.at(out[key[0]], frames, nearest)
+        nearest = nearest_window_scores(window_scores, meta, index, n_frames, offset)
+        for vpos, v in enumerate(out):
+            sel = index[:, 0] == vpos
+            np.maximum.at(v, index[sel, 2], nearest[sel])
     scored = [v[np.isfinite(v)] for v in out]
     all_scored = np.concatenate(scored) if scored else np.zeros(0)
     if empty_fill == "min":
@@ -814,6 +828,14 @@ def motion_statistics(train_scores: pd.DataFrame, train: dict[str, np.ndarray], 
             "vel_mean": float(vel.mean()), "vel_std": float(vel.std())}
 
 
+def fused_score(smm: np.ndarray, vel: np.ndarray, stats: Mapping[str, float], weight: float) -> np.ndarray:
+    """z(s_smm) + w_m z(s_vel), each z with the normal training frames' mean and std in ``stats``."""
+    def z(x: np.ndarray, key: str) -> np.ndarray:
+        return (np.asarray(x, np.float64) - stats[f"{key}_mean"]) / max(float(stats[f"{key}_std"]), 1e-9)
+
+    return z(smm, "smm") + weight * z(vel, "vel")
+
+
 def fuse_with_statistics(test_scores: pd.DataFrame, test: dict[str, np.ndarray], stats: Mapping[str, float],
                          params: dict, scoring: dict) -> pd.DataFrame:
     """Spec node 10 (``fuse_motion_node``): s = z(s_smm) + w_m z(s_vel), z with the training ``stats``.
@@ -824,12 +846,8 @@ def fuse_with_statistics(test_scores: pd.DataFrame, test: dict[str, np.ndarray],
     if w == 0:
         return test_scores.reset_index(drop=True)
     vel_test = velocity_frame_scores(test, scoring["smooth_sigmas"])
-
-    def z(x: np.ndarray, key: str) -> np.ndarray:
-        return (x - stats[f"{key}_mean"]) / max(float(stats[f"{key}_std"]), 1e-9)
-
     merged = test_scores.merge(vel_test, on=["video_id", "frame"], suffixes=("", "_vel"), how="left")
-    fused = z(merged["score"].to_numpy(), "smm") + w * z(merged["score_vel"].fillna(0).to_numpy(), "vel")
+    fused = fused_score(merged["score"].to_numpy(), merged["score_vel"].fillna(0).to_numpy(), stats, w)
     logger.info("LPG motion fusion: weight %.3f", w)
     return pd.DataFrame({"video_id": merged["video_id"], "frame": merged["frame"], "score": fused})
 
@@ -928,3 +946,25 @@ def fuse_with_model(test_scores: pd.DataFrame, test: dict[str, np.ndarray], mode
     """:func:`fuse_with_statistics` with the stored training statistics and fusion weight."""
     p = model["params"]
     return fuse_with_statistics(test_scores, test, model["motion"], p["motion_fusion"], p["scoring"])
+
+
+def box_scores_with_model(window_scores: np.ndarray, windows: dict[str, np.ndarray], bundle: dict[str, np.ndarray],
+                          model: Mapping[str, Any]) -> pd.DataFrame:
+    """One fused score per tracked box of the test videos (video_id, frame, x1, y1, x2, y2, score; working
+    pixels), for RBDC / TBDC: z(s_smm) + w_m z(speed) as in :func:`fuse_with_statistics`, where s_smm is the box's
+    track window score (:func:`nearest_window_scores`) and speed the mean flow magnitude in the box, unsmoothed,
+    z-normalised with the same training frame statistics. Boxes of tracks without a valid window have no score
+    and are left out (counted in the log)."""
+    p = model["params"]
+    index = bundle["index"]
+    smm = nearest_window_scores(window_scores, windows["meta"], index, bundle["n_frames"],
+                                int(p["scoring"]["score_offset"]))
+    keep = np.isfinite(smm)
+    logger.info("LPG box scores: %d of %d boxes scored (the others' tracks have no valid window)", int(keep.sum()),
+                len(keep))
+    boxes = np.asarray(bundle["boxes"], np.float64).reshape(-1, 4)[keep]
+    return pd.DataFrame({"video_id": np.asarray(bundle["videos"], dtype=str)[index[keep, 0]],
+                         "frame": index[keep, 2].astype(np.int64),
+                         "x1": boxes[:, 0], "y1": boxes[:, 1], "x2": boxes[:, 2], "y2": boxes[:, 3],
+                         "score": fused_score(smm[keep], bundle["speed"][keep], model["motion"],
+                                              float(p["motion_fusion"]["weight"]))})

@@ -7,7 +7,8 @@ Module (S4 / ViS4mer). The training videos are then scored (stride 1) for the z-
 the motion fusion. Everything the scoring needs goes into the versioned ``lpg.model``.
 
 Scoring (test videos) reads only per-video data, ``lpg.model`` and ``params:dataset`` / ``params:device``:
-the same stages with the stored parts and parameters, so ``inference`` re-runs them on a new video.
+the same stages with the stored parts and parameters, so ``inference`` re-runs them on a new video. The
+same window scores also score every tracked box (``object_scores``, for RBDC / TBDC).
 No node takes ``frame_labels``: only the shared evaluation reads labels.
 """
 
@@ -17,6 +18,8 @@ from . import nodes
 
 #: Namespaces whose ``<method>.frame_scores`` this pipeline writes.
 METHODS = ["lpg"]
+#: Methods that also write ``<method>.object_scores`` (one score per tracked box: RBDC / TBDC).
+OBJECT_METHODS = METHODS
 
 _P = "params:state_machine"
 _RUNTIME = ["params:seed", "params:device", "params:deterministic"]
@@ -63,6 +66,8 @@ def _scoring() -> list:
              "test_smm_frame_scores", name="test_frame_scores"),
         node(nodes.fuse_with_model, ["test_smm_frame_scores", "test_crops", "model"], "frame_scores",
              name="fuse_motion"),
+        node(nodes.box_scores_with_model, ["test_window_scores", "test_score_windows", "test_crops", "model"],
+             "object_scores", name="score_boxes"),
     ]
 
 
