@@ -1,6 +1,8 @@
 """Wiring of the ``self_paced`` pipeline (LBR-SPR, Yu et al. CVPR 2022) and its no-refinement twin.
 
-Shared stage (namespace ``self_paced``): unlabeled pool -> foreground boxes -> packed cubes.
+Shared stage (namespace ``lbr``, not ``self_paced``: that one holds the pipeline's leaderboard and report nodes,
+downstream of the variants, and Kedro rejects a namespace interrupted by other nodes): unlabeled pool ->
+foreground boxes -> packed cubes.
 Per variant (namespaces ``lbr_spr`` and ``lbr_norefine``): train -> checkpoint; then, from the test videos'
 frames, tracks and flow and the checkpoint only (what ``inference`` reruns on a new video): z-scored cubes
 -> frame scores. The variants differ only in ``params:self_paced.variants.<name>`` (``refine: true`` /
@@ -14,6 +16,9 @@ from . import nodes
 #: Namespaces whose ``<method>.frame_scores`` this pipeline writes.
 METHODS = ["lbr_spr", "lbr_norefine"]
 
+#: Namespace of the stage both variants share.
+SHARED = "lbr"
+
 #: Global parameters passed through unchanged.
 _GLOBAL = {"params:self_paced", "params:seed", "params:device", "params:deterministic"}
 
@@ -26,7 +31,7 @@ def _shared() -> Pipeline:
         node(nodes.build_stcs, ["frames", "flow", "boxes", "video_index", "pool", "params:self_paced"], "stcs",
              name="build_stcs"),
     ])
-    return pipeline(template, namespace="self_paced", inputs={"video_index", "tracks", "flow", "frames"},
+    return pipeline(template, namespace=SHARED, inputs={"video_index", "tracks", "flow", "frames"},
                     parameters={"params:self_paced"})
 
 
@@ -42,7 +47,7 @@ def _variant(method: str) -> Pipeline:
     return pipeline(
         template,
         namespace=method,
-        inputs={"stcs": "self_paced.stcs", **{d: d for d in ("frames", "tracks", "flow", "video_index")}},
+        inputs={"stcs": f"{SHARED}.stcs", **{d: d for d in ("frames", "tracks", "flow", "video_index")}},
         parameters={**{p: p for p in _GLOBAL}, "params:variant": f"params:self_paced.variants.{method}"},
     )
 
