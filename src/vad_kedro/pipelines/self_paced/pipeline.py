@@ -54,4 +54,4 @@ def _variant(method: str) -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Shared cube extraction, then LBR-SPR and plain LBR (no refinement) on the same cubes."""
-    return _shared() + sum((_variant(m) for m in METHODS), Pipeline([]))
+    return Pipeline([_shared(), *(_variant(m) for m in METHODS)], tags="self_paced")
