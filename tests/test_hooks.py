@@ -47,9 +47,11 @@ def test_default_run_names_the_pipeline_of_each_node(tmp_path, caplog, monkeypat
                                                      config_loader={"globals": {}, "parameters": {}}))
     hook.before_pipeline_run({"pipeline_names": None}, registered["__default__"])
     with caplog.at_level(logging.INFO, logger="vad_kedro.progress"):
-        hook.before_node_run(smm)
-        hook.after_node_run(smm, {})
+        for node in (smm, fe):
+            hook.before_node_run(node)
+            hook.after_node_run(node, {})
     assert "(__default__ 1/3) state_machine: lpg.train_smm done in " in caplog.text
+    assert "(__default__ 2/3) feature_extraction.flow done in " in caplog.text   # its name says the pipeline
 
 
 def _flat(d: dict, prefix: str = "") -> dict[str, str]:
@@ -109,7 +111,7 @@ def test_two_runs_writing_timings_at_once_do_not_collide(tmp_path):
         try:
             for _ in range(300):
                 hook.before_node_run(node)
-                hook.after_node_run(node)
+                hook.after_node_run(node, {})
         except Exception as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
 

@@ -207,7 +207,8 @@ class NodeTimingHook:
         seconds = time.perf_counter() - self._started.pop(node.name, time.perf_counter())
         self._n_done += 1
         owner = self._owners.get(node.name)
-        where = f"{owner}: " if owner and owner != self._label else ""
+        named = owner in (None, self._label) or node.name.startswith(f"{owner}.")   # the name says it already
+        where = "" if named else f"{owner}: "
         metric = headline(outputs)
         progress_logger.info("(%s %d/%d) %s%s done in %.1f s%s", self._label, self._n_done, self._n_total, where,
                              node.name, seconds, f"; {metric}" if metric else "")
