@@ -77,6 +77,7 @@ def test_kedro_run_prints_a_data_error_in_a_few_lines(tmp_path):
         "data/nope: dataset folder not found.",
         "What to do: put the dataset there or set dataset.root (see README, 'Adding a real dataset').",
         "(Full traceback in info.log; `kedro run --verbose` prints it.)"]
+    assert "Node prepare_raw" in proc.stdout and "failed with error" in proc.stdout   # Kedro's ERROR line names the node
     assert "Traceback" in (tmp_path / "info.log").read_text()
 
 
