@@ -8,7 +8,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: run test install smoke viz clean-data
+.PHONY: run test install smoke viz mlflow-ui clean-data
 
 $(VENV)/.installed: requirements-lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,3 +30,9 @@ test: install
 
 viz: install
 	$(BIN)/kedro viz run --no-browser --host 127.0.0.1
+
+# The MLflow UI of one environment: `make mlflow-ui` (mlflow.db), `make mlflow-ui ENV=smoke` (mlflow_smoke.db).
+# One uvicorn worker and no job runner (the GenAI jobs this project does not use): 3 processes instead of 16.
+mlflow-ui: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_WORKERS=1 MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+	  $(BIN)/kedro mlflow ui --env=$(or $(ENV),local)

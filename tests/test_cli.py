@@ -56,11 +56,13 @@ def test_other_errors_keep_their_traceback():
 
 
 def _kedro_run(project: Path, *args: str) -> subprocess.CompletedProcess:
-    shutil.copytree(REPO / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-    (project / "conf" / "local").mkdir()
-    shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
-    (project / "src").mkdir()
+    if not (project / "conf").exists():
+        shutil.copytree(REPO / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+        (project / "conf" / "local").mkdir()
+        shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
+        (project / "src").mkdir()
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "OMP_NUM_THREADS": "1", "COLUMNS": "100"}
+    env.pop("VAD_VERBOSE", None)
     return subprocess.run([sys.executable, "-m", "kedro", "run", "--env=smoke", *args],
                           cwd=project, env=env, capture_output=True, text=True, timeout=300)
 
@@ -75,6 +77,7 @@ def test_kedro_run_prints_a_data_error_in_a_few_lines(tmp_path):
         "data/nope: dataset folder not found.",
         "What to do: put the dataset there or set dataset.root (see README, 'Adding a real dataset').",
         "(Full traceback in info.log; `kedro run --verbose` prints it.)"]
+    assert "Node prepare_raw" in proc.stdout and "failed with error" in proc.stdout   # Kedro's ERROR line names the node
     assert "Traceback" in (tmp_path / "info.log").read_text()
 
 
@@ -104,4 +107,19 @@ def test_a_null_dataset_root_is_one_sentence_before_the_run(tmp_path):
     assert proc.stderr.strip().splitlines()[-3:-1] == [
         "- dataset.root: input should be a valid string, got None.",
         "What to do: correct the parameter in conf/ (or --params) and run again."]
-    assert "Running node" not in proc.stdout + proc.stderr
+    assert "Running node" not in (tmp_path / "info.log").read_text()   # the terminal never shows it now
+
+
+@pytest.mark.slow
+def test_kedro_run_prints_one_line_per_node_and_verbose_prints_every_line(tmp_path):
+    """Issue 19: a smoke run printed 1,047 lines, 201 of them dataset loads and saves; now one line per node
+    and the summary, the rest in info.log and, with --verbose or VAD_VERBOSE=1, on the terminal."""
+    quiet = _kedro_run(tmp_path, "--pipelines=preprocessing")
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    lines = quiet.stdout.strip().splitlines()
+    assert [line.split(") ")[0] for line in lines[:-1]] == [f"(preprocessing {i}/5" for i in range(1, 6)]
+    assert all(" done in " in line for line in lines[:-1]) and lines[-1].startswith("Run finished in ")
+    assert "Loading data from" not in quiet.stdout + quiet.stderr and "WARNING" not in quiet.stdout
+    assert "Loading data from params:dataset" in (tmp_path / "info.log").read_text()
+    verbose = _kedro_run(tmp_path, "--pipelines=preprocessing", "--verbose")
+    assert "Loading data from params:dataset" in verbose.stdout and "(preprocessing 5/5)" in verbose.stdout

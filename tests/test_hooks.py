@@ -13,14 +13,20 @@ def test_timings_written_and_progress_logged(tmp_path, caplog):
     hook = NodeTimingHook()
     hook.after_context_created(types.SimpleNamespace(project_path=tmp_path,
                                                      config_loader={"globals": {"data_root": "data/smoke"}}))
-    node = types.SimpleNamespace(name="rtfm.train")
-    hook.before_pipeline_run({"pipeline_names": ["weak_supervision"]}, types.SimpleNamespace(nodes=[node, node]))
-    with caplog.at_level(logging.INFO, logger="vad_kedro.hooks"):
+    node, evaluate = types.SimpleNamespace(name="rtfm.train"), types.SimpleNamespace(name="rtfm.evaluate")
+    hook.before_pipeline_run({"pipeline_names": ["weak_supervision"]}, types.SimpleNamespace(nodes=[node, evaluate]))
+    metrics = {"micro_auc": 0.6104, "micro_auc_std": 0.0831, "n_seeds": 3, "ap": 0.4}
+    with caplog.at_level(logging.INFO, logger="vad_kedro.progress"):
         hook.before_node_run(node)
-    hook.after_node_run(node)
-    assert "(weak_supervision 1/2) rtfm.train" in caplog.text
+        hook.after_node_run(node, {"rtfm.model": object()})
+        hook.before_node_run(evaluate)
+        hook.after_node_run(evaluate, {"rtfm.metrics": metrics, "rtfm.per_video": None})
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("(weak_supervision 1/2) rtfm.train done in ") and lines[0].endswith(" s")
+    assert lines[1].startswith("(weak_supervision 2/2) rtfm.evaluate done in ")
+    assert lines[1].endswith(" s; micro AUC 0.610 ± 0.083")
     timings = json.loads((tmp_path / "data" / "smoke" / "08_reporting" / "node_timings.json").read_text())
-    assert set(timings) == {"rtfm.train"} and timings["rtfm.train"] >= 0
+    assert set(timings) == {"rtfm.train", "rtfm.evaluate"} and timings["rtfm.train"] >= 0
 
 
 def test_default_run_names_the_pipeline_of_each_node(tmp_path, caplog, monkeypatch):
@@ -40,9 +46,12 @@ def test_default_run_names_the_pipeline_of_each_node(tmp_path, caplog, monkeypat
     hook.after_context_created(types.SimpleNamespace(project_path=tmp_path,
                                                      config_loader={"globals": {}, "parameters": {}}))
     hook.before_pipeline_run({"pipeline_names": None}, registered["__default__"])
-    with caplog.at_level(logging.INFO, logger="vad_kedro.hooks"):
-        hook.before_node_run(smm)
-    assert "(__default__ 1/3) state_machine: lpg.train_smm" in caplog.text
+    with caplog.at_level(logging.INFO, logger="vad_kedro.progress"):
+        for node in (smm, fe):
+            hook.before_node_run(node)
+            hook.after_node_run(node, {})
+    assert "(__default__ 1/3) state_machine: lpg.train_smm done in " in caplog.text
+    assert "(__default__ 2/3) feature_extraction.flow done in " in caplog.text   # its name says the pipeline
 
 
 def _flat(d: dict, prefix: str = "") -> dict[str, str]:
@@ -102,7 +111,7 @@ def test_two_runs_writing_timings_at_once_do_not_collide(tmp_path):
         try:
             for _ in range(300):
                 hook.before_node_run(node)
-                hook.after_node_run(node)
+                hook.after_node_run(node, {})
         except Exception as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
 
@@ -169,7 +178,7 @@ def test_run_summary_lists_the_methods_of_the_run(tmp_path, caplog):
                           "micro_auc_std": [float("nan"), 0.083, float("nan")], "ap": [0.8, 0.361, 0.57],
                           "n_seeds": [1, 3, 1]})
     hook.after_node_run(SimpleNamespace(name="rtfm.build_leaderboard"), {"weak_supervision.leaderboard": table})
-    with caplog.at_level(logging.INFO, logger="vad_kedro.hooks"):
+    with caplog.at_level(logging.INFO, logger="vad_kedro.progress"):
         hook.after_pipeline_run()
     text = caplog.text
     assert "rtfm" in text and "micro AUC 0.610 ± 0.083" in text and "motion_baseline" in text

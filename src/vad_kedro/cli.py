@@ -1,5 +1,8 @@
 """Project command line: Kedro's own ``kedro run`` plus ``--verbose``, and readable data errors.
 
+By default the terminal shows one line per node, the run summary, warnings and errors (``conf/logging.yml``);
+``kedro run --verbose`` (or ``VAD_VERBOSE=1``) shows every INFO line as well, as ``info.log`` has them.
+
 A :class:`~vad_kedro.core.errors.DataError` (or a parameter that fails validation, or Ctrl-C) ends
 ``kedro run`` with one paragraph naming the file or parameter, the problem and what to do, and
 exit code 1 (130 for Ctrl-C). The traceback goes to the log file (``info.log``, logger ``vad_kedro.traceback``)
@@ -29,6 +32,15 @@ _verbose = False
 def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     global _verbose
     _verbose = bool(value)
+    if _verbose:
+        show_every_log_line()
+
+
+def show_every_log_line() -> None:
+    """Lower the terminal handler of ``conf/logging.yml`` (named ``rich``) from WARNING to INFO."""
+    for handler in logging.getLogger().handlers:
+        if handler.get_name() == "rich":
+            handler.setLevel(logging.INFO)
 
 
 INTERRUPTED = ("Run interrupted (Ctrl-C); the MLflow run is marked KILLED.\nWhat to do: to resume, repeat the "
@@ -84,8 +96,9 @@ def readable_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 run = copy.copy(_kedro_run)
 run.params = [*_kedro_run.params,
-              click.Option(["--verbose", "-v"], is_flag=True, expose_value=False, is_eager=True,
-                           callback=_set_verbose, help="Print the full traceback of data and parameter errors.")]
+              click.Option(["--verbose", "-v"], is_flag=True, expose_value=False, is_eager=True, envvar="VAD_VERBOSE",
+                           callback=_set_verbose, help="Print every log line (dataset loads and saves too) and the "
+                           "full traceback of data and parameter errors; also VAD_VERBOSE=1.")]
 run.callback = readable_errors(_kedro_run.callback)
 
 

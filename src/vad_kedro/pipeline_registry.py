@@ -71,15 +71,19 @@ def register_pipelines(skip: Mapping[str, str] | None = None) -> dict[str, Pipel
         pipelines["detector_training"] = pre + fe_module.create_detector_training_pipeline()
 
     modules = {name: m for name in METHOD_PIPELINES if (m := _load(name)) is not None}
+    created = {name: module.create_pipeline() for name, module in modules.items()}
+    # namespace -> pipeline, for the report's run-time table: methods and shared stages (``lbr``)
     method_pipeline = {m: "evaluation" for m in evaluation.BASELINE_METHODS}
     method_pipeline.update({method: name for name, mod in modules.items() for method in mod.METHODS})
+    method_pipeline.update({n.namespace.split(".")[0]: name for name, p in created.items() for n in p.nodes
+                            if n.namespace})
     method_pipeline["feature_extraction"] = "feature_extraction"
 
     object_methods = frozenset(m for mod in modules.values() for m in getattr(mod, "OBJECT_METHODS", ()))
     all_methods = list(evaluation.BASELINE_METHODS)
     methods_pipeline = Pipeline([])
     for name, module in modules.items():
-        method = module.create_pipeline()
+        method = created[name]
         if name not in skip:
             all_methods += module.METHODS
             methods_pipeline += method

@@ -13,7 +13,7 @@ import pytest
 
 from .inference_checks import check_outputs, run_inference
 
-TRAIN_LBR_SPR = ["self_paced.select_pool", "self_paced.foreground_boxes", "self_paced.build_stcs",
+TRAIN_LBR_SPR = ["lbr.select_pool", "lbr.foreground_boxes", "lbr.build_stcs",
                  "lbr_spr.train", "lbr_spr.score_stcs", "lbr_spr.frame_scores"]
 
 

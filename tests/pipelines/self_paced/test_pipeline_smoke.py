@@ -11,7 +11,7 @@ def test_self_paced_smoke_run(smoke_project):
     smoke_project.run("self_paced")
     index = smoke_project.load("video_index")
     tests = index[index["split"] == "test"]
-    stcs = smoke_project.load("self_paced.stcs")
+    stcs = smoke_project.load("lbr.stcs")
     assert stcs["raw"].dtype == np.uint8 and stcs["raw"].shape[1:] == (5, 32, 32, 3)
     # the partial pool holds exactly the test videos: no training video, no label
     assert sorted(stcs["videos"].tolist()) == sorted(tests["video_id"])

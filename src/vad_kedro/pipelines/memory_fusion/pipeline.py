@@ -88,4 +88,4 @@ def _variant(method: str) -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Shared SMAFF stages, then the app+pose+vel (``smaff``) and app+vel (``smaff_nopose``) fusion variants."""
-    return _shared() + sum((_variant(m) for m in METHODS), Pipeline([]))
+    return Pipeline([_shared(), *(_variant(m) for m in METHODS)], tags="memory_fusion")

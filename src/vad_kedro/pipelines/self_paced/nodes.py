@@ -374,7 +374,7 @@ def score_stcs(checkpoint: dict[str, Any], stcs: dict[str, np.ndarray], sse: np.
     blocks = stcs["index"][:, 2] if len(stcs["index"]) else np.zeros(0, np.int64)
     mu, sigma = np.asarray(checkpoint["mu"]), np.asarray(checkpoint["sigma"])
     if len(sse) != len(blocks):
-        raise DataError("self_paced.stcs", f"{len(blocks)} cubes but {len(sse)} errors")
+        raise DataError("lbr.stcs", f"{len(blocks)} cubes but {len(sse)} errors")
     z = [z_scores(sse[:, j], blocks, mu[:, j], sigma[:, j], empty_block) for j in range(mu.shape[1])]
     if len(z) == 1:
         return z[0]

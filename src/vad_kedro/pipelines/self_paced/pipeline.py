@@ -1,6 +1,8 @@
 """Wiring of the ``self_paced`` pipeline (LBR-SPR, Yu et al. CVPR 2022) and its no-refinement twin.
 
-Shared stage (namespace ``self_paced``): unlabeled pool -> foreground boxes -> packed cubes.
+Shared stage (namespace ``lbr``, not ``self_paced``: that one holds the pipeline's leaderboard and report nodes,
+downstream of the variants, and Kedro rejects a namespace interrupted by other nodes): unlabeled pool ->
+foreground boxes -> packed cubes.
 Per variant (namespaces ``lbr_spr`` and ``lbr_norefine``): train -> checkpoint; then, from the test videos'
 frames, tracks and flow and the checkpoint only (what ``inference`` reruns on a new video): z-scored cubes
 -> frame scores, and the same cubes as scored boxes (``object_scores``, for RBDC / TBDC). The variants
@@ -16,6 +18,9 @@ METHODS = ["lbr_spr", "lbr_norefine"]
 #: Methods that also write ``<method>.object_scores`` (one score per foreground box: RBDC / TBDC).
 OBJECT_METHODS = METHODS
 
+#: Namespace of the stage both variants share.
+SHARED = "lbr"
+
 #: Global parameters passed through unchanged.
 _GLOBAL = {"params:self_paced", "params:seed", "params:device", "params:deterministic"}
 
@@ -28,7 +33,7 @@ def _shared() -> Pipeline:
         node(nodes.build_stcs, ["frames", "flow", "boxes", "video_index", "pool", "params:self_paced"], "stcs",
              name="build_stcs"),
     ])
-    return pipeline(template, namespace="self_paced", inputs={"video_index", "tracks", "flow", "frames"},
+    return pipeline(template, namespace=SHARED, inputs={"video_index", "tracks", "flow", "frames"},
                     parameters={"params:self_paced"})
 
 
@@ -45,11 +50,11 @@ def _variant(method: str) -> Pipeline:
     return pipeline(
         template,
         namespace=method,
-        inputs={"stcs": "self_paced.stcs", **{d: d for d in ("frames", "tracks", "flow", "video_index")}},
+        inputs={"stcs": f"{SHARED}.stcs", **{d: d for d in ("frames", "tracks", "flow", "video_index")}},
         parameters={**{p: p for p in _GLOBAL}, "params:variant": f"params:self_paced.variants.{method}"},
     )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Shared cube extraction, then LBR-SPR and plain LBR (no refinement) on the same cubes."""
-    return _shared() + sum((_variant(m) for m in METHODS), Pipeline([]))
+    return Pipeline([_shared(), *(_variant(m) for m in METHODS)], tags="self_paced")

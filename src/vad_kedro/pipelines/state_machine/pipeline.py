@@ -92,4 +92,4 @@ def create_pipeline(**kwargs) -> Pipeline:
         *_scoring(),
     ])
     return pipeline(template, namespace="lpg", inputs={"frames", "tracks", "flow", "video_index"},
-                    parameters=_PARAMS)
+                    parameters=_PARAMS, tags="state_machine")

@@ -38,4 +38,4 @@ def method_pipeline(method: str) -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     """MIL, RTFM, MGFN and S3R as four namespaced instances of :func:`method_pipeline`."""
-    return sum((method_pipeline(m) for m in METHODS), Pipeline([]))
+    return Pipeline([method_pipeline(m) for m in METHODS], tags="weak_supervision")
