@@ -129,6 +129,7 @@ class DatasetParams(Params):
     video_labels_csv: str | None
     events_csv: str | None
     fps: Annotated[float, Field(gt=0)]
+    split_list: str | None = None       # re-split by a list file (vad_kedro.io.readers.read_split_list)
     # UCF-Crime / XD-Violence I3D feature releases only (vad_kedro.io.i3d.index_i3d_dataset)
     style: Literal["ucf", "xd"] | None = None
     train_list: str | None = None

@@ -93,10 +93,7 @@ def build_video_index(raw_manifest: dict[str, Any], dataset: DatasetParams,
         if v.n_frames < min_frames:
             raise DataError(v.path, f"has {v.n_frames} frames, fewer than preprocessing.min_frames={min_frames}")
         h, w = size if size else _first_frame_size(v)
-        if v.split == "test":
-            video_label = int(v.labels.max())
-        else:
-            video_label = 0
+        video_label = int(v.labels.max()) if v.labels is not None else 0   # training videos: normal unless re-split
         types = ""
         if weak is not None and v.video_id in weak.index:
             video_label = int(weak.loc[v.video_id, "label"])
