@@ -113,6 +113,12 @@ class LabelParams(Params):
     path: str | None = None
 
 
+class LayoutParams(Params):
+    group: ClassVar[str] = "dataset.layout"
+    tree: str       # the expected folder tree, printed when the dataset folder is missing or incomplete
+    source: str     # who distributes the dataset (text only: nothing is downloaded)
+
+
 class DatasetParams(Params):
     """``dataset`` (conf/base/parameters.yml; README, 'Adding a real dataset')."""
 
@@ -129,6 +135,8 @@ class DatasetParams(Params):
     video_labels_csv: str | None
     events_csv: str | None
     fps: Annotated[float, Field(gt=0)]
+    # ready-made environments (conf/<dataset>): the layout printed by vad_kedro.core.layout.check_layout
+    layout: LayoutParams | None = None
     split_list: str | None = None       # re-split by a list file (vad_kedro.io.readers.read_split_list)
     # UCF-Crime / XD-Violence I3D feature releases only (vad_kedro.io.i3d.index_i3d_dataset)
     style: Literal["ucf", "xd"] | None = None

@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.layout import check_layout
 from vad_kedro.core.params import DatasetParams, PreprocessingParams
 from vad_kedro.io import readers
 
@@ -40,9 +41,8 @@ def prepare_raw(dataset: DatasetParams) -> dict[str, Any]:
         manifest["synthetic"] = generate_benchmark(root, size=synthetic["size"],
                                                    seed=int(synthetic["seed"]),
                                                    overrides=synthetic.get("overrides"))
-    elif not root.exists():
-        raise DataError(root, "dataset folder not found",
-                        hint="put the dataset there or set dataset.root (see README, 'Adding a real dataset')")
+    else:
+        check_layout(dataset)   # a missing or incomplete folder: what is missing and the expected tree
     return manifest
 
 
