@@ -57,9 +57,21 @@ def weak_label_problem(dataset: Mapping[str, Any]) -> str | None:
     return None
 
 
+def frames_problem(dataset: Mapping[str, Any]) -> str | None:
+    """Why a frame-based pipeline cannot run on ``dataset``: an I3D feature release has no frames."""
+    if dataset.get("format") == "i3d_features":
+        return f"dataset {dataset.get('name') or dataset.get('root')} holds precomputed I3D features and no frames"
+    return None
+
+
+#: Pipelines that read frames: the motion baseline (``evaluation``) and the one-class methods.
+FRAME_PIPELINES = ("evaluation", "state_machine", "two_stream", "memory_fusion", "self_paced")
+FRAMES_HINT = "run --pipelines=weak_supervision, the pipeline that reads snippet features, on this dataset"
+
 #: Pipeline name -> check returning why the dataset cannot feed it (None when it can).
-REQUIREMENTS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {"weak_supervision": weak_label_problem}
-HINTS = {"weak_supervision": WEAK_LABELS_HINT}
+REQUIREMENTS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
+    "weak_supervision": weak_label_problem, **{name: frames_problem for name in FRAME_PIPELINES}}
+HINTS = {"weak_supervision": WEAK_LABELS_HINT, **{name: FRAMES_HINT for name in FRAME_PIPELINES}}
 
 
 def unmet_requirements(dataset: Mapping[str, Any], names: Iterable[str] = REQUIREMENTS) -> dict[str, str]:
