@@ -65,6 +65,6 @@ def layout_hint(dataset: Mapping[str, Any]) -> str:
     """What to do about a missing or incomplete dataset folder: the expected tree and the source."""
     layout = dataset.get("layout")
     if not layout:
-        return "put the data there or set dataset.root (see README, 'Adding a real dataset')"
+        return "put the dataset there or set dataset.root (see README, 'Adding a real dataset')"
     return (f"put the dataset there in this layout (this project downloads nothing):\n\n"
             f"{layout['tree'].rstrip()}\n\nDistributed by: {layout['source'].strip().rstrip('.')}")
