@@ -42,9 +42,9 @@ def upstream_for(pipeline: Pipeline, producers: Pipeline) -> Pipeline:
 
 
 def method_node_names(name: str) -> set[str]:
-    """Names of the nodes of method pipeline ``name`` itself (no upstream, no evaluation); for
-    ``evaluation``, the motion baseline's."""
-    if name == "evaluation":
+    """Names of the nodes of method pipeline ``name`` itself (no upstream, no evaluation), or of the
+    ``motion_baseline``."""
+    if name == "motion_baseline":
         return {n.name for n in evaluation.create_baseline_pipeline().nodes}
     module = _load(name)
     return {n.name for n in module.create_pipeline().nodes} if module else set()
@@ -53,7 +53,7 @@ def method_node_names(name: str) -> set[str]:
 def register_pipelines(skip: Mapping[str, str] | None = None) -> dict[str, Pipeline]:
     """Register the project's pipelines (only those present in this checkout).
 
-    ``skip`` maps method pipelines (and ``evaluation``, the motion baseline) to leave out of
+    ``skip`` maps method pipelines (and ``motion_baseline``) to leave out of
     ``__default__`` to the reason (the dataset cannot feed them, :mod:`vad_kedro.core.requirements`);
     the reason is printed under the leaderboard. The pipelines registered under their own names are unchanged.
     """
@@ -78,8 +78,8 @@ def register_pipelines(skip: Mapping[str, str] | None = None) -> dict[str, Pipel
     method_pipeline.update({method: name for name, mod in modules.items() for method in mod.METHODS})
     method_pipeline["feature_extraction"] = "feature_extraction"
 
-    all_methods = [] if "evaluation" in skip else list(evaluation.BASELINE_METHODS)
-    methods_pipeline = Pipeline([]) if "evaluation" in skip else baseline
+    all_methods = [] if "motion_baseline" in skip else list(evaluation.BASELINE_METHODS)
+    methods_pipeline = Pipeline([]) if "motion_baseline" in skip else baseline
     for name, module in modules.items():
         method = module.create_pipeline()
         if name not in skip:
@@ -89,8 +89,9 @@ def register_pipelines(skip: Mapping[str, str] | None = None) -> dict[str, Pipel
         pipelines[name] = upstream_for(core, producers) + core
 
     notes = tuple(f"{name} was not run: {reason}" for name, reason in skip.items())
-    everything = producers + methods_pipeline + evaluation.create_pipeline(all_methods, None,
-                                                                                      method_pipeline, notes)
+    # only the features the pipelines of the run read: an I3D release has no frames to track objects in
+    everything = pre + upstream_for(methods_pipeline, fe) + methods_pipeline + evaluation.create_pipeline(
+        all_methods, None, method_pipeline, notes)
     pipelines["__default__"] = everything
     if fe_module:
         inference_pipeline = inference.create_pipeline(modules, fe)

@@ -64,8 +64,8 @@ def frames_problem(dataset: Mapping[str, Any]) -> str | None:
     return None
 
 
-#: Pipelines that read frames: the motion baseline (``evaluation``) and the one-class methods.
-FRAME_PIPELINES = ("evaluation", "state_machine", "two_stream", "memory_fusion", "self_paced")
+#: What reads frames: the motion baseline (part of ``evaluation``) and the one-class method pipelines.
+FRAME_PIPELINES = ("motion_baseline", "state_machine", "two_stream", "memory_fusion", "self_paced")
 FRAMES_HINT = "run --pipelines=weak_supervision, the pipeline that reads snippet features, on this dataset"
 
 #: Pipeline name -> check returning why the dataset cannot feed it (None when it can).
