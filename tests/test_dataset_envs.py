@@ -35,17 +35,17 @@ def env_dataset(env: str, root: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------ fabricated layouts
-def _frames(folder: Path, ext: str = "jpg", first: int = 0, grey: bool = False, digits: int = 3) -> None:
+def _frames(folder: Path, ext: str = "jpg", first: int = 0, grey: bool = False, digits: int = 3, n: int = N) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for i in range(first, first + N):
+    for i in range(first, first + n):
         shape = (24, 32) if grey else (24, 32, 3)
         cv2.imwrite(str(folder / f"{i:0{digits}d}.{ext}"), RNG.integers(0, 255, shape, dtype=np.uint8))
 
 
-def _video(path: Path) -> None:
+def _video(path: Path, n: int = N) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (32, 24))
-    for _ in range(N):
+    for _ in range(n):
         writer.write(RNG.integers(0, 255, (24, 32, 3), dtype=np.uint8))
     writer.release()
 
@@ -85,14 +85,14 @@ SH_TRAIN = ("01_001", "01_002", "02_001")
 SH_TEST = {"01_0014": (4, 9), "01_0015": None, "02_0128": (1, 16)}   # abnormal frames (1-based inclusive) or normal
 
 
-def fabricate_shanghaitech(root: Path) -> None:
+def fabricate_shanghaitech(root: Path, train: tuple[str, ...] = SH_TRAIN, test: dict | None = None, n: int = N) -> None:
     """training/videos/NN_NNN.avi, testing/frames/NN_NNNN/NNN.jpg, testing/test_frame_mask/NN_NNNN.npy."""
-    for v in SH_TRAIN:
-        _video(root / "training" / "videos" / f"{v}.avi")
+    for v in train:
+        _video(root / "training" / "videos" / f"{v}.avi", n)
     (root / "testing" / "test_frame_mask").mkdir(parents=True)
-    for v, event in SH_TEST.items():
-        _frames(root / "testing" / "frames" / v)
-        labels = np.zeros(N, dtype=np.int64)
+    for v, event in (SH_TEST if test is None else test).items():
+        _frames(root / "testing" / "frames" / v, n=n)
+        labels = np.zeros(n, dtype=np.int64)
         if event:
             labels[event[0] - 1: event[1]] = 1
         np.save(root / "testing" / "test_frame_mask" / f"{v}.npy", labels)
@@ -276,3 +276,26 @@ def test_kedro_run_preprocessing_with_env_ped2(tmp_path):
     assert video_index["video_id"].tolist() == ["train_Train001", "train_Train002", "test_Test001", "test_Test002"]
     masks = project.load("pixel_masks")
     assert set(masks) == {"test_Test001"}   # from Test001_gt, the only _gt folder
+
+
+@pytest.mark.slow
+def test_kedro_run_weak_supervision_on_the_shanghaitech_split_list(tmp_path):
+    """Item 5 end to end: the re-split gives weak supervision abnormal training videos (at least two per
+    class remain after the validation split) and normal videos of the training folder in test."""
+    project = SmokeProject(tmp_path / "project", env="shanghaitech")
+    root = project.path / "data" / "01_raw" / "shanghaitech"
+    root.mkdir()
+    test = {f"02_{i:04d}": ((3, 10) if i <= 6 else None) for i in range(1, 11)}   # 6 abnormal, 4 normal
+    fabricate_shanghaitech(root, tuple(f"01_{i:03d}" for i in range(1, 7)), test, n=32)
+    lines = [f"01_{i:03d} {'train' if i <= 4 else 'test'} 0" for i in range(1, 7)]
+    lines += [f"02_{i:04d} {'train' if i <= 4 or i in (7, 8) else 'test'} {int(i <= 6)}" for i in range(1, 11)]
+    (root / "split.txt").write_text("\n".join(lines) + "\n")
+    short = {"n_seeds": 1, "iterations": 10, "eval_every": 5}
+    project.run("weak_supervision", params={"dataset": {"split_list": "split.txt"},
+                                            "weak_supervision": {m: short for m in ("mil", "rtfm", "mgfn", "s3r")}})
+    video_index = project.load("video_index")
+    assert (video_index.split != "test").sum() == 10 and video_index[video_index.split != "test"].video_label.sum() == 4
+    assert set(video_index[video_index.split == "test"].video_id) == {
+        "test_01_005", "test_01_006", "test_02_0005", "test_02_0006", "test_02_0009", "test_02_0010"}
+    leaderboard = project.load("leaderboard")
+    assert set(leaderboard.method) >= {"mil", "rtfm", "mgfn", "s3r"}
