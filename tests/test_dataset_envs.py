@@ -265,12 +265,15 @@ def test_i3d_envs_leave_the_frame_pipelines_out(tmp_path):
 
 
 @pytest.mark.slow
-def test_kedro_run_preprocessing_with_env_ped2(tmp_path):
+def test_kedro_run_evaluation_with_env_ped2(tmp_path):
+    """The light pipeline end to end: preprocessing, the motion baseline and the leaderboard, outputs under data/ped2."""
     project = SmokeProject(tmp_path / "project", env="ped2")
     root = project.path / "data" / "01_raw" / "ped2"
     root.mkdir()
     fabricate_ped2(root)
-    project.run("preprocessing")
+    project.run("evaluation")
+    assert project.load("leaderboard")["method"].tolist() == ["motion_baseline"]
+    assert (project.path / "data" / "ped2" / "08_reporting" / "leaderboard.md").is_file()
     video_index = project.load("video_index")
     assert (project.path / "data" / "ped2" / "02_intermediate" / "video_index.parquet").is_file()
     assert video_index["video_id"].tolist() == ["train_Train001", "train_Train002", "test_Test001", "test_Test002"]
