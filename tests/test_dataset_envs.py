@@ -250,6 +250,15 @@ def test_split_list_errors_name_the_file_and_line(lines, message, tmp_path):
     assert message in str(info.value)
 
 
+def test_split_list_needs_names_unique_across_the_splits(tmp_path):
+    dataset = fabricated("ped2", tmp_path)
+    (Path(dataset["root"]) / "Test" / "Test001").rename(Path(dataset["root"]) / "Test" / "Train001")
+    (Path(dataset["root"]) / "Test" / "Test001_gt").rename(Path(dataset["root"]) / "Test" / "Train001_gt")
+    (Path(dataset["root"]) / "split.txt").write_text("Train001 train 0\n")
+    with pytest.raises(DataError, match="split.txt: video names Train001 occur in both"):
+        index({**dataset, "split_list": "split.txt"})
+
+
 def test_i3d_envs_leave_the_frame_pipelines_out(tmp_path):
     from vad_kedro.pipeline_registry import register_pipelines
 

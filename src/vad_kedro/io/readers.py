@@ -300,6 +300,10 @@ def apply_split_list(videos: list[VideoSource], path: Path) -> list[VideoSource]
     """
     listed = read_split_list(path)
     found = {v.name: v for v in videos}
+    if len(found) < len(videos):
+        twice = sorted({v.name for v in videos if sum(w.name == v.name for w in videos) > 1})
+        raise DataError(path, f"video names {', '.join(twice[:3])} occur in both the training and the test folder, "
+                              "so a split list cannot name them (it needs names unique across the dataset)")
     unlisted = sorted(set(found) - set(listed))
     missing = sorted(set(listed) - set(found))
     if unlisted or missing:
