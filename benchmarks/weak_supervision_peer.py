@@ -129,7 +129,7 @@ def dataset_params(name: str) -> dict[str, Any]:
     return {"name": f"peer_{name}", "format": "i3d_features", "style": "ucf", "root": f"data/01_raw/peer_{name}",
             "synthetic": None, "train_list": "ucf-i3d.list", "test_list": "ucf-i3d-test.list", "feature_dir": None,
             "annotations": "Temporal_Anomaly_Annotation_for_Testing_Videos.txt", "gt_npy": "gt-ucf.npy",
-            "n_crops": 10, "feature_dim": 512}
+            "n_crops": 10, "feature_dim": 512, "fps": 30}
 
 
 def ensure_set(name: str, generator: Path) -> None:

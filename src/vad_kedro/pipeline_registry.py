@@ -42,7 +42,10 @@ def upstream_for(pipeline: Pipeline, producers: Pipeline) -> Pipeline:
 
 
 def method_node_names(name: str) -> set[str]:
-    """Names of the nodes of method pipeline ``name`` itself (no upstream, no evaluation)."""
+    """Names of the nodes of method pipeline ``name`` itself (no upstream, no evaluation), or of the
+    ``motion_baseline``."""
+    if name == "motion_baseline":
+        return {n.name for n in evaluation.create_baseline_pipeline().nodes}
     module = _load(name)
     return {n.name for n in module.create_pipeline().nodes} if module else set()
 
@@ -50,9 +53,9 @@ def method_node_names(name: str) -> set[str]:
 def register_pipelines(skip: Mapping[str, str] | None = None) -> dict[str, Pipeline]:
     """Register the project's pipelines (only those present in this checkout).
 
-    ``skip`` maps method pipelines to leave out of ``__default__`` to the reason (the dataset
-    cannot feed them, :mod:`vad_kedro.core.requirements`); the reason is printed under the
-    leaderboard. The pipelines registered under their own names are unchanged.
+    ``skip`` maps method pipelines (and ``motion_baseline``) to leave out of
+    ``__default__`` to the reason (the dataset cannot feed them, :mod:`vad_kedro.core.requirements`);
+    the reason is printed under the leaderboard. The pipelines registered under their own names are unchanged.
     """
     skip = dict(skip or {})
     pre = preprocessing.create_pipeline()
@@ -80,8 +83,8 @@ def register_pipelines(skip: Mapping[str, str] | None = None) -> dict[str, Pipel
     method_pipeline["feature_extraction"] = "feature_extraction"
 
     object_methods = frozenset(m for mod in modules.values() for m in getattr(mod, "OBJECT_METHODS", ()))
-    all_methods = list(evaluation.BASELINE_METHODS)
-    methods_pipeline = Pipeline([])
+    all_methods = [] if "motion_baseline" in skip else list(evaluation.BASELINE_METHODS)
+    methods_pipeline = Pipeline([]) if "motion_baseline" in skip else baseline
     for name, module in modules.items():
         method = created[name]
         if name not in skip:
@@ -92,9 +95,9 @@ def register_pipelines(skip: Mapping[str, str] | None = None) -> dict[str, Pipel
         pipelines[name] = upstream_for(core, producers) + core
 
     notes = tuple(f"{name} was not run: {reason}" for name, reason in skip.items())
-    everything = producers + baseline + methods_pipeline + evaluation.create_pipeline(all_methods, None,
-                                                                                      method_pipeline, notes,
-                                                                                      object_methods)
+    # only the features the pipelines of the run read: an I3D release has no frames to track objects in
+    everything = pre + upstream_for(methods_pipeline, fe) + methods_pipeline + evaluation.create_pipeline(
+        all_methods, None, method_pipeline, notes, object_methods)
     pipelines["__default__"] = everything
     if fe_module:
         inference_pipeline = inference.create_pipeline(modules, fe)

@@ -49,7 +49,7 @@ def ucf(tmp_path) -> dict:
     return {"format": "i3d_features", "style": "ucf", "root": str(tmp_path), "train_list": "ucf-i3d.list",
             "test_list": "ucf-i3d-test.list", "feature_dir": "feats",
             "annotations": "Temporal_Anomaly_Annotation_for_Testing_Videos.txt", "gt_npy": None,
-            "n_crops": 10, "feature_dim": C}
+            "n_crops": 10, "feature_dim": C, "fps": 30}
 
 
 def test_ucf_index_and_labels(ucf):
@@ -167,7 +167,7 @@ def xd(tmp_path) -> dict:
     (tmp_path / "xd.list").write_text("Fight.Club.1999__#00-01-00_label_B1-0-0 3 7 40 60")
     return {"format": "i3d_features", "style": "xd", "root": str(tmp_path), "train_list": "rgb.list",
             "test_list": "rgb_test.list", "feature_dir": "RGB", "annotations": "xd.list", "n_crops": 5,
-            "feature_dim": 8}
+            "feature_dim": 8, "fps": 24}
 
 
 def test_xd_index_stacks_crops_in_order(xd, tmp_path):

@@ -120,6 +120,12 @@ class LabelParams(Params):
     path: str | None = None
 
 
+class LayoutParams(Params):
+    group: ClassVar[str] = "dataset.layout"
+    tree: str       # the expected folder tree, printed when the dataset folder is missing or incomplete
+    source: str     # who distributes the dataset (text only: nothing is downloaded)
+
+
 class DatasetParams(Params):
     """``dataset`` (conf/base/parameters.yml; README, 'Adding a real dataset')."""
 
@@ -137,6 +143,9 @@ class DatasetParams(Params):
     events_csv: str | None
     anomaly_regions_csv: str | None = None   # boxes with track ids of the anomalous objects (RBDC / TBDC)
     fps: Annotated[float, Field(gt=0)]
+    # ready-made environments (conf/<dataset>): the layout printed by vad_kedro.core.layout.check_layout
+    layout: LayoutParams | None = None
+    split_list: str | None = None       # re-split by a list file (vad_kedro.io.readers.read_split_list)
     # UCF-Crime / XD-Violence I3D feature releases only (vad_kedro.io.i3d.index_i3d_dataset)
     style: Literal["ucf", "xd"] | None = None
     train_list: str | None = None

@@ -22,7 +22,7 @@ def weak_label_problem(dataset: Mapping[str, Any]) -> str | None:
     """Why weak supervision cannot train on ``dataset`` (None when it can).
 
     It needs normal and abnormal training videos. Training videos are normal unless
-    ``dataset.video_labels_csv`` labels them abnormal; I3D feature releases (UCF-Crime,
+    ``dataset.split_list`` or ``dataset.video_labels_csv`` labels them abnormal; I3D feature releases (UCF-Crime,
     XD-Violence) carry video labels in their names, and the synthetic benchmark writes its CSV.
     """
     if dataset.get("format") == "i3d_features" or dataset.get("synthetic"):
@@ -30,6 +30,16 @@ def weak_label_problem(dataset: Mapping[str, Any]) -> str | None:
     if not isinstance(dataset.get("root"), str):
         return None          # parameter validation reports it
     name = dataset.get("name") or dataset.get("root")
+    if dataset.get("split_list"):
+        from vad_kedro.io.readers import read_split_list
+
+        path = Path(str(dataset["root"])) / str(dataset["split_list"])
+        if not path.is_file():
+            return f"dataset {name}: the split list {path} does not exist"
+        if not any(split == "train" and label == 1 for split, label in read_split_list(path).values()):
+            return (f"dataset {name}: {path} labels no training video abnormal (label 1); weak supervision "
+                    "needs abnormal training videos too")
+        return None
     csv = dataset.get("video_labels_csv")
     if not csv:
         return (f"dataset {name} has no video labels (dataset.video_labels_csv is null), so every training video "
@@ -47,9 +57,21 @@ def weak_label_problem(dataset: Mapping[str, Any]) -> str | None:
     return None
 
 
+def frames_problem(dataset: Mapping[str, Any]) -> str | None:
+    """Why a frame-based pipeline cannot run on ``dataset``: an I3D feature release has no frames."""
+    if dataset.get("format") == "i3d_features":
+        return f"dataset {dataset.get('name') or dataset.get('root')} holds precomputed I3D features and no frames"
+    return None
+
+
+#: What reads frames: the motion baseline (part of ``evaluation``) and the one-class method pipelines.
+FRAME_PIPELINES = ("motion_baseline", "state_machine", "two_stream", "memory_fusion", "self_paced")
+FRAMES_HINT = "run --pipelines=weak_supervision, the pipeline that reads snippet features, on this dataset"
+
 #: Pipeline name -> check returning why the dataset cannot feed it (None when it can).
-REQUIREMENTS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {"weak_supervision": weak_label_problem}
-HINTS = {"weak_supervision": WEAK_LABELS_HINT}
+REQUIREMENTS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
+    "weak_supervision": weak_label_problem, **{name: frames_problem for name in FRAME_PIPELINES}}
+HINTS = {"weak_supervision": WEAK_LABELS_HINT, **{name: FRAMES_HINT for name in FRAME_PIPELINES}}
 
 
 def unmet_requirements(dataset: Mapping[str, Any], names: Iterable[str] = REQUIREMENTS) -> dict[str, str]:

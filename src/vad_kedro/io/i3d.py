@@ -34,7 +34,6 @@ from vad_kedro.core.errors import DataError
 logger = logging.getLogger(__name__)
 
 SNIPPET = 16
-FPS = 30.0
 INDEX_COLUMNS = ["video_id", "split", "source_path", "n_frames", "fps", "height", "width", "video_label",
                  "anomaly_types"]
 LABEL_COLUMNS = ["video_id", "frame", "label", "anomaly_type"]
@@ -270,7 +269,7 @@ def index_i3d_dataset(dataset: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.Data
     (str, or {train: …, test: …}, or null to use the list paths), annotations, gt_npy (optional),
     n_crops, feature_dim, check_finite (default true), n_abnormal_train (optional)}. Video ids are
     ``train_<stem>`` / ``test_<stem>``; ``source_path`` joins the crop paths with ``|``; n_frames =
-    16·T; fps 30. Frame labels come from the annotations (or from ``gt_npy`` when no annotation file
+    16·T; fps = ``dataset.fps`` (UCF-Crime 30, XD-Violence 24). Frame labels come from the annotations (or from ``gt_npy`` when no annotation file
     is given); ``gt_npy`` is checked against 16·ΣT and the abnormal videos when present.
     """
     style = str(dataset.get("style", "ucf")).lower()
@@ -304,7 +303,7 @@ def index_i3d_dataset(dataset: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.Data
             label, types = video_label(stem, style)
             labels_in_order.append(label)
             rows.append({"video_id": f"{split}_{stem}", "split": split, "source_path": "|".join(paths),
-                         "n_frames": SNIPPET * t, "fps": FPS, "height": 0, "width": 0, "video_label": label,
+                         "n_frames": SNIPPET * t, "fps": float(dataset["fps"]), "height": 0, "width": 0, "video_label": label,
                          "anomaly_types": types, "_stem": stem, "_t": t})
             if split == "test":
                 test_videos.append(rows[-1])

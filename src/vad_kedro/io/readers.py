@@ -8,6 +8,11 @@ Supported layouts (``dataset.format``):
   ``Test/Test001_gt/*.bmp`` and ``Test/UCSDped2.m``;
 - ``video_files``: ``<root>/training_videos/01.avi`` and ``<root>/testing_videos/01.avi`` (Avenue).
 
+In every layout a split folder holds either one frame folder or one video file per video, so the
+ShanghaiTech distribution (``training/videos/01_001.avi``, ``testing/frames/01_0014/000.jpg``) reads as it is.
+``dataset.split_list`` re-splits the videos (e.g. the weakly supervised ShanghaiTech split of Zhong et
+al. 2019), see :func:`read_split_list`.
+
 Test frame labels (``dataset.labels.kind``):
 
 - ``npy_masks``: one 0/1 ``.npy`` array per test video (ShanghaiTech ``test_frame_mask/``);
@@ -172,19 +177,18 @@ def labels_from_gt_bmp(folder: Path) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------- layouts
-def _frame_folder_videos(folder: Path, split: str, pattern: str) -> list[VideoSource]:
+def _split_videos(folder: Path, split: str, pattern: str) -> list[VideoSource]:
+    """The videos of one split folder: its video files, or else its frame folders (one per video)."""
+    dirs = _video_dirs(folder)
+    files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES),
+                   key=_natural_key)
+    if files:
+        return [VideoSource(f"{split}_{p.stem}", split, p.stem, p, [], count_video_frames(p)) for p in files]
     videos = []
-    for d in _video_dirs(folder):
-        files = list_frames(d, pattern)
-        videos.append(VideoSource(f"{split}_{d.name}", split, d.name, d, files, len(files)))
+    for d in dirs:
+        frames = list_frames(d, pattern)
+        videos.append(VideoSource(f"{split}_{d.name}", split, d.name, d, frames, len(frames)))
     return videos
-
-
-def _video_file_sources(folder: Path, split: str) -> list[VideoSource]:
-    if not folder.is_dir():
-        raise DataError(folder, "folder not found (check dataset.root and the train/test folder parameters)")
-    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES), key=_natural_key)
-    return [VideoSource(f"{split}_{p.stem}", split, p.stem, p, [], count_video_frames(p)) for p in files]
 
 
 def _attach_labels(root: Path, dataset: dict, tests: list[VideoSource]) -> None:
@@ -232,16 +236,16 @@ def discover_videos(dataset: dict) -> list[VideoSource]:
     fmt = dataset.get("format", "frame_folder")
     pattern = dataset.get("frames_glob", "*")
     if fmt == "frame_folder":
-        train = _frame_folder_videos(root / dataset.get("train_dir", "training/frames"), "train", pattern)
-        test = _frame_folder_videos(root / dataset.get("test_dir", "testing/frames"), "test", pattern)
+        train = _split_videos(root / dataset.get("train_dir", "training/frames"), "train", pattern)
+        test = _split_videos(root / dataset.get("test_dir", "testing/frames"), "test", pattern)
     elif fmt == "ucsd":
-        train = [v for v in _frame_folder_videos(root / dataset.get("train_dir", "Train"), "train", pattern)]
-        test = [v for v in _frame_folder_videos(root / dataset.get("test_dir", "Test"), "test", pattern)
+        train = [v for v in _split_videos(root / dataset.get("train_dir", "Train"), "train", pattern)
+                 if not v.name.endswith("_gt")]
+        test = [v for v in _split_videos(root / dataset.get("test_dir", "Test"), "test", pattern)
                 if not v.name.endswith("_gt")]
-        train = [v for v in train if not v.name.endswith("_gt")]
     elif fmt == "video_files":
-        train = _video_file_sources(root / dataset.get("train_dir", "training_videos"), "train")
-        test = _video_file_sources(root / dataset.get("test_dir", "testing_videos"), "test")
+        train = _split_videos(root / dataset.get("train_dir", "training_videos"), "train", pattern)
+        test = _split_videos(root / dataset.get("test_dir", "testing_videos"), "test", pattern)
     else:
         raise DataError(f"dataset.format={fmt!r}", "unknown format (frame_folder | ucsd | video_files | i3d_features)")
     if not test:
@@ -255,7 +259,76 @@ def discover_videos(dataset: dict) -> list[VideoSource]:
     for v in test:
         if len(v.labels) != v.n_frames:
             raise DataError(v.path, f"has {v.n_frames} frames but its labels have length {len(v.labels)}")
+    if dataset.get("split_list"):
+        return apply_split_list(train + test, root / dataset["split_list"])
     return train + test
+
+
+_SPLITS = {"train": "train", "training": "train", "test": "test", "testing": "test"}
+
+
+def read_split_list(path: Path) -> dict[str, tuple[str, int]]:
+    """A split-list file: {video: (split, video label)}.
+
+    One line per video, ``<video> <split> <label>`` separated by spaces or tabs: the video's folder
+    or file name without extension (``01_0014``), ``train`` or ``test`` (``training`` / ``testing``
+    too) and its video-level label, 1 when the video contains an anomaly anywhere, else 0. Blank lines
+    and lines starting with ``#`` are ignored.
+    """
+    if not path.is_file():
+        raise DataError(path, "split list not found (dataset.split_list)")
+    out: dict[str, tuple[str, int]] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        if len(parts) != 3 or parts[1].lower() not in _SPLITS or parts[2] not in ("0", "1"):
+            raise DataError(path, f"line {n}: expected '<video> <train|test> <0|1>', got {line.strip()!r}")
+        if parts[0] in out:
+            raise DataError(path, f"line {n}: video {parts[0]} is listed twice")
+        out[parts[0]] = (_SPLITS[parts[1].lower()], int(parts[2]))
+    if not out:
+        raise DataError(path, "split list has no video lines")
+    return out
+
+
+def apply_split_list(videos: list[VideoSource], path: Path) -> list[VideoSource]:
+    """Videos re-split as ``path`` lists them (:func:`read_split_list`), training videos first.
+
+    Every video found must be listed and every listed video found. A video of the distribution's test
+    split keeps its frame labels, and its list label must agree with them (1 iff a frame is abnormal);
+    a video of the distribution's training split is normal (list label 0) and gets all-zero frame labels
+    when it moves to test. Video ids follow the new split (``test_01_001``).
+    """
+    listed = read_split_list(path)
+    found = {v.name: v for v in videos}
+    if len(found) < len(videos):
+        twice = sorted({v.name for v in videos if sum(w.name == v.name for w in videos) > 1})
+        raise DataError(path, f"video names {', '.join(twice[:3])} occur in both the training and the test folder, "
+                              "so a split list cannot name them (it needs names unique across the dataset)")
+    unlisted = sorted(set(found) - set(listed))
+    missing = sorted(set(listed) - set(found))
+    if unlisted or missing:
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} listed videos not found in the dataset (e.g. {', '.join(missing[:3])})")
+        if unlisted:
+            problems.append(f"{len(unlisted)} videos of the dataset not listed (e.g. {', '.join(unlisted[:3])})")
+        raise DataError(path, "; ".join(problems) + " (the split list must name every video once)")
+    out = []
+    for name, (split, label) in listed.items():
+        v = found[name]
+        if v.labels is None and label == 1:
+            raise DataError(path, f"video {name} is listed with label 1 but it is a training video of the "
+                                  "distribution (normal)")
+        labels = v.labels if v.labels is not None else np.zeros(v.n_frames, dtype=np.uint8)
+        if int(labels.max(initial=0)) != label:
+            raise DataError(path, f"video {name} is listed with label {label} but its frame labels say "
+                                  f"{int(labels.max(initial=0))}")
+        # labels stay with training videos too: they give the video label (frame labels are only used for test)
+        out.append(VideoSource(f"{split}_{name}", split, name, v.path, v.frame_files, v.n_frames, labels,
+                               v.mask_source if split == "test" else None))
+    return sorted(out, key=lambda v: v.split != "train")
 
 
 _PNG_END = bytes.fromhex("0000000049454e44ae426082")   # the IEND chunk that closes every PNG

@@ -22,7 +22,7 @@ def test_ucf_release_indexes_through_preprocessing(tmp_path):
     dataset = {"name": "ucf_tiny", "format": "i3d_features", "style": "ucf", "root": str(tmp_path),
                "synthetic": None, "train_list": "ucf-i3d.list", "test_list": "ucf-i3d-test.list",
                "feature_dir": "features", "annotations": "Temporal_Anomaly_Annotation_for_Testing_Videos.txt",
-               "n_crops": 10, "feature_dim": 8}
+               "n_crops": 10, "feature_dim": 8, "fps": 30}
     manifest = nodes.prepare_raw(dataset)
     index, labels = nodes.build_video_index(manifest, dataset, PRE)
     assert index["video_id"].tolist()[:2] == ["train_Abuse001_x264", "train_Arrest002_x264"]

@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from vad_kedro.core.errors import DataError
+from vad_kedro.core.layout import check_layout
 from vad_kedro.core.params import DatasetParams, PreprocessingParams
 from vad_kedro.io import readers
 
@@ -40,9 +41,8 @@ def prepare_raw(dataset: DatasetParams) -> dict[str, Any]:
         manifest["synthetic"] = generate_benchmark(root, size=synthetic["size"],
                                                    seed=int(synthetic["seed"]),
                                                    overrides=synthetic.get("overrides"))
-    elif not root.exists():
-        raise DataError(root, "dataset folder not found",
-                        hint="put the dataset there or set dataset.root (see README, 'Adding a real dataset')")
+    else:
+        check_layout(dataset)   # a missing or incomplete folder: what is missing and the expected tree
     return manifest
 
 
@@ -93,10 +93,7 @@ def build_video_index(raw_manifest: dict[str, Any], dataset: DatasetParams,
         if v.n_frames < min_frames:
             raise DataError(v.path, f"has {v.n_frames} frames, fewer than preprocessing.min_frames={min_frames}")
         h, w = size if size else _first_frame_size(v)
-        if v.split == "test":
-            video_label = int(v.labels.max())
-        else:
-            video_label = 0
+        video_label = int(v.labels.max()) if v.labels is not None else 0   # training videos: normal unless re-split
         types = ""
         if weak is not None and v.video_id in weak.index:
             video_label = int(weak.loc[v.video_id, "label"])
