@@ -258,3 +258,14 @@ def test_a_package_pipeline_runs_alone(monkeypatch, tmp_path):
     with pytest.raises(DataError, match="package_x: logs its MLflow model only when it is the run's one pipeline"):
         hook.before_pipeline_run({"pipeline_names": ["package_x", "other"]}, package.training, None)
     hook.before_pipeline_run({"pipeline_names": ["package_x"]}, package, None)      # alone: no error
+
+
+def test_a_relative_sqlite_tracking_uri_is_made_absolute_per_project(tmp_path):
+    """MLflow keeps one engine per URI string: with ``sqlite:///mlflow.db`` a second project in the same process
+    (a test session, a notebook) wrote into the first project's database."""
+    from vad_kedro.hooks import absolute_sqlite_uri
+
+    assert absolute_sqlite_uri("sqlite:///mlflow.db", tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert absolute_sqlite_uri("sqlite:////abs/m.db", tmp_path) == "sqlite:////abs/m.db"
+    assert absolute_sqlite_uri("http://127.0.0.1:5000", tmp_path) == "http://127.0.0.1:5000"
+    assert absolute_sqlite_uri(None, tmp_path) is None

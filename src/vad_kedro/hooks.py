@@ -18,6 +18,7 @@ from typing import Any
 import mlflow
 from mlflow.entities import RunStatus
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+from kedro.config import MissingConfigException
 from kedro.framework import project
 from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
@@ -348,6 +349,18 @@ def fail_orphaned_runs(client: Any, experiment_id: str, current_run_id: str) -> 
     return orphans
 
 
+def absolute_sqlite_uri(uri: str | None, project_path: str | Path) -> str | None:
+    """``sqlite:///<relative file>`` → ``sqlite:///<project>/<file>``; any other URI unchanged.
+
+    MLflow keeps one database engine per URI string, so in a process that runs several projects (a test
+    session, a notebook) a relative URI kept writing into the first project's database.
+    """
+    prefix = "sqlite:///"
+    if not (isinstance(uri, str) and uri.startswith(prefix)) or uri[len(prefix):].startswith("/"):
+        return uri
+    return prefix + str((Path(project_path) / uri[len(prefix):]).resolve())
+
+
 class BatchedMlflowHook(MlflowHook):
     """kedro-mlflow's hook with a cheaper ``before_node_run`` (same parameters, same run).
 
@@ -362,6 +375,18 @@ class BatchedMlflowHook(MlflowHook):
     def __init__(self) -> None:
         super().__init__()
         self._logged: set[str] = set()
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """The plugin's set-up, with a relative ``sqlite:///<file>`` tracking URI made absolute first."""
+        loader = context.config_loader
+        loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
+        with contextlib.suppress(MissingConfigException):
+            conf = dict(loader["mlflow"])
+            server = dict(conf.get("server") or {})
+            server["mlflow_tracking_uri"] = absolute_sqlite_uri(server.get("mlflow_tracking_uri"), context.project_path)
+            loader["mlflow"] = {**conf, "server": server}   # the loader returns a key set this way as it is
+        super().after_context_created(context)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
