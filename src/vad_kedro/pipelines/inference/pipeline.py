@@ -26,11 +26,16 @@ SHARED_INPUTS = {"video_index", "frames", "tracks", "flow", "snippet_features", 
 
 
 def scoring_part(module: ModuleType) -> Pipeline:
-    """The nodes of a method pipeline that depend on its trained models."""
+    """The nodes of a method pipeline that depend on its trained models, up to its frame scores (the
+    scored boxes of the object-level methods are an evaluation output, for RBDC / TBDC)."""
     method = module.create_pipeline()
     models = [f"{m}.model" for m in module.METHODS if f"{m}.model" in method.all_outputs()]
     extra = getattr(module, "EXTRA_MODEL_DATASETS", [])
-    return method.from_inputs(*models, *extra) if models or extra else Pipeline([])
+    if not (models or extra):
+        return Pipeline([])
+    part = method.from_inputs(*models, *extra)
+    frame_scores = [f"{m}.frame_scores" for m in module.METHODS if f"{m}.frame_scores" in part.all_outputs()]
+    return part.to_outputs(*frame_scores) if frame_scores else part
 
 
 def unsupported_inputs(part: Pipeline) -> set[str]:
