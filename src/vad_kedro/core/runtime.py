@@ -67,7 +67,7 @@ def autocast(device: torch.device) -> torch.autocast:
     reduced dtype: cast them with ``.float()`` before a loss."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast(device.type, dtype=_cpu_dtype or torch.bfloat16, enabled=_cpu_dtype is not None)
+    return torch.autocast(device.type, dtype=_cpu_dtype or torch.bfloat16, enabled=autocast_enabled(device))
 
 
 def autocast_enabled(device: torch.device) -> bool:
